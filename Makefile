@@ -1,0 +1,42 @@
+# Makefile for trail: AWS CloudTrail rebuilt inside PostgreSQL.
+#
+# The two commands a newcomer needs:
+#   make sandbox   install what is missing, build, start ./sandbox with trail, show it working
+#   make test      the same bootstrap, then every test suite on throwaway clusters
+# Everything else is ordinary PGXS (make, make install).
+
+EXTENSION = trail
+MODULE_big = trail
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = $(wildcard trail--*.sql)
+
+# pg_regress suites (sql/*.sql, expected/*.out); run by scripts/test.sh
+REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --dbname=trail_regress
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+# Warning-free under -Wall -Wextra -Werror; the two -Wno- are for PostgreSQL's own headers
+# and its Node/DefElem idioms, not for our code paths.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lcrypto -lz
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: bootstrap sandbox sandbox-stop test bench
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+sandbox:
+	@bash scripts/sandbox.sh start
+
+sandbox-stop:
+	@bash scripts/sandbox.sh stop
+
+test:
+	@bash scripts/test.sh
+
+bench:
+	@bash bench/lookup.sh

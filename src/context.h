@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * context.h
+ *	  Who acts, from where, in which request: the fields every event
+ *	  shares (userIdentity, sourceIPAddress, userAgent, accessKeyId,
+ *	  requestID, recipientAccountId, awsRegion).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAIL_CONTEXT_H
+#define TRAIL_CONTEXT_H
+
+#include "utils/jsonb.h"
+
+/*
+ * userIdentity as CloudTrail shapes it.  invoked_by, when not NULL, names the
+ * service that acted on the caller's behalf (trail's own maintenance).
+ */
+extern Jsonb *trail_user_identity(const char *invoked_by);
+
+extern const char *trail_access_key_id(void);	/* session id, like %c */
+extern const char *trail_source_ip(void);	/* client address or "local" */
+extern const char *trail_user_agent(void);	/* application_name, or NULL */
+extern const char *trail_request_id(void);	/* unique per top-level statement */
+extern const char *trail_account_id(void);	/* cluster system identifier */
+extern const char *trail_region(void);	/* current database name */
+
+/* Statement nesting, so that requestID follows top-level statements */
+extern void trail_context_utility_enter(void);
+extern void trail_context_utility_exit(void);
+
+/* Called once from _PG_init: installs the executor hooks it needs. */
+extern void trail_context_init(void);
+
+#endif							/* TRAIL_CONTEXT_H */

@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * event.h
+ *	  The event record as it travels from a capture hook to the store.
+ *
+ * A TrailEvent holds one row of trail.events in C form.  trail_event_init()
+ * stamps the fields every event shares (id, time, who, where, request); the
+ * capturer fills in what happened and hands the event to store.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAIL_EVENT_H
+#define TRAIL_EVENT_H
+
+#include "access/transam.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+typedef struct TrailEvent
+{
+	TimestampTz event_time;
+	pg_uuid_t	event_id;
+	const char *event_category; /* Management | Data | Insight */
+	const char *event_type;		/* AwsApiCall | AwsServiceEvent | ... */
+	const char *event_source;	/* ddl.postgresql, iam.postgresql, ... */
+	const char *event_name;		/* CreateTable, GrantRole, ... */
+	bool		read_only;
+	bool		management_event;
+	bool		is_global;
+	Jsonb	   *user_identity;
+	const char *user_name;
+	const char *access_key_id;
+	const char *source_ip_address;
+	const char *user_agent;
+	const char *request_id;
+	FullTransactionId transaction_id;	/* invalid: NULL */
+	Jsonb	   *request_parameters;
+	Jsonb	   *response_elements;
+	Jsonb	   *additional_event_data;
+	Jsonb	   *resources;
+	const char *error_code;
+	const char *error_message;
+} TrailEvent;
+
+/*
+ * Stamp a new event: id (UUIDv7), time, identity, source, request and
+ * transaction.  invoked_by is NULL for a user's own action, or the service
+ * acting on the user's behalf.
+ */
+extern void trail_event_init(TrailEvent *ev, const char *category,
+							 const char *event_type, const char *invoked_by);
+
+/* A time-ordered UUID (version 7 layout), strictly increasing per backend. */
+extern void trail_uuid_v7(pg_uuid_t *out, TimestampTz at);
+
+/* Parse JSON text into a jsonb value (for parameter objects built as text). */
+extern Jsonb *trail_jsonb_from_text(const char *json);
+
+/* Append a JSON string (escaped) or JSON null when s is NULL. */
+extern void trail_json_string(StringInfo buf, const char *s);
+
+/* Append a CloudTrail timestamp: "YYYY-MM-DDTHH:MM:SSZ", quoted. */
+extern void trail_json_time(StringInfo buf, TimestampTz t);
+
+#endif							/* TRAIL_EVENT_H */

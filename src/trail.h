@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * trail.h
+ *	  Settings of the trail extension, shared by every part of it.
+ *
+ * All settings are defined in trail.c, in one place.  Each part reads the
+ * variables declared here; nothing else is global.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAIL_H
+#define TRAIL_H
+
+/* trail.retention_period, in minutes (shown in days) */
+extern int	trail_retention_period;
+
+/* trail.premake_days: daily partitions kept ready ahead of today */
+extern int	trail_premake_days;
+
+/* trail.maintenance_interval, in seconds */
+extern int	trail_maintenance_interval;
+
+/* trail.session_context: the application's own notion of who acts */
+extern char *trail_session_context;
+
+/* true when the library was loaded through shared_preload_libraries */
+extern bool trail_loaded_at_startup;
+
+/* CloudTrail record-format version our records follow (spec section a) */
+#define TRAIL_EVENT_VERSION "1.08"
+
+/* The service name trail's own work is attributed to (userIdentity.invokedBy) */
+#define TRAIL_SERVICE_NAME "trail.postgresql"
+
+#endif							/* TRAIL_H */

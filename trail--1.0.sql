@@ -1,0 +1,310 @@
+/* trail--1.0.sql: AWS CloudTrail, rebuilt inside PostgreSQL */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION trail" to load this file. \quit
+
+-- trail captures through hooks that exist only when the library is preloaded;
+-- refuse to install an extension that would silently record nothing.
+CREATE FUNCTION trail._require_preload() RETURNS void
+	LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'trail_require_preload';
+SELECT trail._require_preload();
+
+------------------------------------------------------------------------------
+-- The event store: one row per CloudTrail record, partitioned by UTC day.
+------------------------------------------------------------------------------
+CREATE TABLE trail.events (
+	event_time            timestamptz NOT NULL,
+	event_id              uuid        NOT NULL,
+	event_version         text        NOT NULL,
+	event_category        text        NOT NULL
+		CHECK (event_category IN ('Management', 'Data', 'Insight')),
+	event_type            text        NOT NULL,
+	event_source          text,
+	event_name            text,
+	read_only             boolean,
+	management_event      boolean,
+	region                text        NOT NULL,
+	recipient_account_id  text        NOT NULL,
+	user_identity         jsonb,
+	user_name             text,
+	access_key_id         text,
+	source_ip_address     text,
+	user_agent            text,
+	request_id            text,
+	transaction_id        xid8,
+	request_parameters    jsonb,
+	response_elements     jsonb,
+	additional_event_data jsonb,
+	resources             jsonb,
+	error_code            text,
+	error_message         text,
+	tls_details           jsonb,
+	shared_event_id       uuid,
+	insight_details       jsonb,
+	is_global             boolean     NOT NULL DEFAULT false
+) PARTITION BY RANGE (event_time);
+
+COMMENT ON TABLE trail.events IS
+	'CloudTrail records of this database, partitioned by UTC day; append-only';
+
+-- Events whose day has no partition yet land here; maintenance moves them out.
+CREATE TABLE trail.events_default PARTITION OF trail.events DEFAULT;
+
+-- event_id is time-ordered (UUIDv7), so (event_id, event_time) is unique
+-- across partitions as well as within them.
+CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time);
+
+-- Lookup indexes cover only what LookupEvents can see (management and insight
+-- events), in newest-first keyset order; data events pay for none of them.
+CREATE INDEX events_time_idx ON trail.events (event_time, event_id)
+	WHERE event_category <> 'Data';
+CREATE INDEX events_event_name_idx ON trail.events (event_name, event_time, event_id)
+	WHERE event_category <> 'Data';
+CREATE INDEX events_user_name_idx ON trail.events (user_name, event_time, event_id)
+	WHERE event_category <> 'Data';
+CREATE INDEX events_event_source_idx ON trail.events (event_source, event_time, event_id)
+	WHERE event_category <> 'Data';
+CREATE INDEX events_access_key_id_idx ON trail.events (access_key_id, event_time, event_id)
+	WHERE event_category <> 'Data';
+CREATE INDEX events_resources_idx ON trail.events USING gin (resources jsonb_path_ops)
+	WHERE event_category <> 'Data';
+
+------------------------------------------------------------------------------
+-- Rendering: one row as the CloudTrail record (spec section a).
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.cloudtrail_record(trail.events) RETURNS jsonb
+	LANGUAGE C STRICT STABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'trail_cloudtrail_record';
+
+COMMENT ON FUNCTION trail.cloudtrail_record(trail.events) IS
+	'The CloudTrail record of one event, as delivered in log files';
+
+------------------------------------------------------------------------------
+-- Management events: the ProcessUtility hook records every utility command;
+-- these event triggers tell it which objects each command touched, and refuse
+-- changes to trail's own objects.  ENABLE ALWAYS: they must fire also under
+-- session_replication_role = replica.
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.capture_ddl_command_end() RETURNS event_trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'trail_capture_ddl_command_end';
+CREATE FUNCTION trail.capture_sql_drop() RETURNS event_trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'trail_capture_sql_drop';
+
+CREATE EVENT TRIGGER trail_ddl_command_end ON ddl_command_end
+	EXECUTE FUNCTION trail.capture_ddl_command_end();
+CREATE EVENT TRIGGER trail_sql_drop ON sql_drop
+	EXECUTE FUNCTION trail.capture_sql_drop();
+ALTER EVENT TRIGGER trail_ddl_command_end ENABLE ALWAYS;
+ALTER EVENT TRIGGER trail_sql_drop ENABLE ALWAYS;
+
+------------------------------------------------------------------------------
+-- Retention: partitions ahead, days past the retention period dropped.
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.run_maintenance(as_of timestamptz DEFAULT now())
+	RETURNS TABLE (action text, partition_name text, row_count bigint)
+	LANGUAGE C VOLATILE STRICT
+	AS 'MODULE_PATHNAME', 'trail_run_maintenance';
+
+COMMENT ON FUNCTION trail.run_maintenance(timestamptz) IS
+	'Create partitions ahead of as_of, move events out of the default partition, drop days past retention';
+
+-- The first partitions exist as soon as the extension does.
+SELECT count(*) FROM trail.run_maintenance();
+
+------------------------------------------------------------------------------
+-- Event history: management and insight events within the retention period.
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.retention_start(as_of timestamptz DEFAULT now()) RETURNS timestamptz
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT as_of - pg_catalog.make_interval(mins => pg_catalog.current_setting('trail.retention_period')::pg_catalog.int4) $$;
+
+COMMENT ON FUNCTION trail.retention_start(timestamptz) IS
+	'Oldest event time still within the retention period';
+
+CREATE VIEW trail.event_history AS
+	SELECT e.*
+	  FROM trail.events e
+	 WHERE e.event_category <> 'Data'
+	   AND e.event_time >= trail.retention_start()
+	 ORDER BY e.event_time DESC, e.event_id DESC;
+
+COMMENT ON VIEW trail.event_history IS
+	'Management and insight events within the retention period, newest first';
+
+------------------------------------------------------------------------------
+-- LookupEvents (spec section e).
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.lookup_events(
+	attribute_key   text        DEFAULT NULL,
+	attribute_value text        DEFAULT NULL,
+	start_time      timestamptz DEFAULT NULL,
+	end_time        timestamptz DEFAULT NULL,
+	max_results     int         DEFAULT 50,
+	next_token      text        DEFAULT NULL,
+	event_category  text        DEFAULT NULL)
+RETURNS TABLE (
+	event_id         uuid,
+	event_name       text,
+	read_only        boolean,
+	access_key_id    text,
+	event_time       timestamptz,
+	event_source     text,
+	username         text,
+	resources        jsonb,
+	cloudtrail_event jsonb,
+	next_token       text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	keys constant text[] := ARRAY['EventId', 'EventName', 'ReadOnly', 'Username',
+		'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId'];
+	v_start   timestamptz := coalesce(start_time, trail.retention_start());
+	v_end     timestamptz := coalesce(end_time, pg_catalog.now());
+	v_cat     text;
+	v_filter  text;
+	v_value   text := attribute_value;
+	v_fp      text;
+	v_after_t timestamptz;
+	v_after_i uuid;
+	v_parts   text[];
+BEGIN
+	-- Validate everything before reading anything (CloudTrail's exceptions).
+	IF attribute_key IS NULL AND attribute_value IS NOT NULL THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute_value given without attribute_key'
+			USING ERRCODE = '22023',
+			      HINT = 'Valid attribute keys: ' || array_to_string(keys, ', ');
+	END IF;
+	IF attribute_key IS NOT NULL AND NOT attribute_key = ANY (keys) THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: unknown attribute key "%"', attribute_key
+			USING ERRCODE = '22023',
+			      HINT = 'Valid attribute keys: ' || array_to_string(keys, ', ');
+	END IF;
+	IF attribute_key IS NOT NULL AND attribute_value IS NULL THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute key "%" needs a value', attribute_key
+			USING ERRCODE = '22023';
+	END IF;
+	IF attribute_key = 'ReadOnly' AND attribute_value NOT IN ('true', 'false') THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: ReadOnly must be "true" or "false", not "%"', attribute_value
+			USING ERRCODE = '22023';
+	END IF;
+	IF max_results IS NULL OR max_results < 1 OR max_results > 50 THEN
+		RAISE EXCEPTION 'InvalidMaxResultsException: max_results must be between 1 and 50, not %',
+			coalesce(max_results::text, 'NULL')
+			USING ERRCODE = '22023';
+	END IF;
+	IF v_start > v_end THEN
+		RAISE EXCEPTION 'InvalidTimeRangeException: start_time % is after end_time %', v_start, v_end
+			USING ERRCODE = '22023';
+	END IF;
+	IF event_category IS NULL THEN
+		v_cat := 'Management';
+	ELSIF event_category = 'insight' THEN
+		v_cat := 'Insight';
+		IF attribute_key IS NOT NULL AND attribute_key NOT IN ('EventId', 'EventName', 'EventSource') THEN
+			RAISE EXCEPTION 'InvalidLookupAttributesException: insight lookups accept only EventId, EventName and EventSource'
+				USING ERRCODE = '22023';
+		END IF;
+	ELSE
+		RAISE EXCEPTION 'InvalidEventCategoryException: event_category must be NULL or "insight", not "%"', event_category
+			USING ERRCODE = '22023';
+	END IF;
+
+	-- A token is bound to the exact request it continues (CloudTrail requires
+	-- the other parameters to be identical) and to the last row it returned.
+	v_fp := md5(concat_ws('|', attribute_key, attribute_value, start_time, end_time, v_cat));
+	IF next_token IS NOT NULL THEN
+		BEGIN
+			v_parts := string_to_array(convert_from(decode(next_token, 'base64'), 'UTF8'), '|');
+			IF array_length(v_parts, 1) <> 4 OR v_parts[1] <> 'v1' THEN
+				RAISE EXCEPTION 'malformed';
+			END IF;
+			v_after_t := (v_parts[2] || '+00')::timestamptz;
+			v_after_i := v_parts[3]::uuid;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE EXCEPTION 'InvalidNextTokenException: next_token is malformed'
+				USING ERRCODE = '22023';
+		END;
+		IF v_parts[4] <> v_fp THEN
+			RAISE EXCEPTION 'InvalidNextTokenException: next_token belongs to a different request'
+				USING ERRCODE = '22023',
+				      HINT = 'Repeat the request with the same attribute, times and category as the one that returned the token.';
+		END IF;
+	END IF;
+
+	-- CloudTrail answers an EventId that cannot exist with no events, not an error.
+	IF attribute_key = 'EventId' AND attribute_value !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
+		RETURN;
+	END IF;
+
+	v_filter := CASE attribute_key
+		WHEN 'EventId'      THEN 'AND e.event_id = $3::uuid'
+		WHEN 'EventName'    THEN 'AND e.event_name = $3'
+		WHEN 'ReadOnly'     THEN 'AND e.read_only = $3::boolean'
+		WHEN 'Username'     THEN 'AND e.user_name = $3'
+		WHEN 'ResourceType' THEN 'AND e.resources @> jsonb_build_array(jsonb_build_object(''type'', $3))'
+		WHEN 'ResourceName' THEN 'AND e.resources @> jsonb_build_array(jsonb_build_object(''name'', $3))'
+		WHEN 'EventSource'  THEN 'AND e.event_source = $3'
+		WHEN 'AccessKeyId'  THEN 'AND e.access_key_id = $3'
+		ELSE '' END;
+
+	-- Fetch one row beyond the page: it tells whether a next page exists.  The
+	-- token (the same on every row of the page) is the keyset position of the
+	-- page's last row, so paging stays stable while new events arrive.
+	RETURN QUERY EXECUTE format(
+		'WITH page AS (
+		   SELECT s.ev, row_number() OVER (ORDER BY (s.ev).event_time DESC, (s.ev).event_id DESC) AS n
+		     FROM (SELECT e AS ev FROM trail.events e
+		            WHERE e.event_category <> ''Data'' AND e.event_category = $4
+		              AND e.event_time >= $1 AND e.event_time <= $2
+		              %s %s
+		            ORDER BY e.event_time DESC, e.event_id DESC
+		            LIMIT $5 + 1) s),
+		      tok AS (
+		   SELECT replace(encode(convert_to(concat_ws(''|'', ''v1'',
+		              ((p.ev).event_time AT TIME ZONE ''UTC'')::text, (p.ev).event_id, $8), ''UTF8''), ''base64''),
+		              E''\n'', '''') AS t
+		     FROM page p
+		    WHERE p.n = $5 AND EXISTS (SELECT 1 FROM page q WHERE q.n = $5 + 1))
+		 SELECT (p.ev).event_id, (p.ev).event_name, (p.ev).read_only, (p.ev).access_key_id,
+		        (p.ev).event_time, (p.ev).event_source, (p.ev).user_name,
+		        (SELECT coalesce(jsonb_agg(jsonb_build_object(''ResourceType'', x->''type'',
+		                                                     ''ResourceName'', x->''name'')), ''[]'')
+		           FROM jsonb_array_elements(coalesce((p.ev).resources, ''[]'')) x),
+		        trail.cloudtrail_record(p.ev),
+		        (SELECT t FROM tok)
+		   FROM page p
+		  WHERE p.n <= $5
+		  ORDER BY p.n',
+		v_filter,
+		CASE WHEN v_after_t IS NOT NULL THEN 'AND (e.event_time, e.event_id) < ($6, $7)' ELSE '' END)
+		USING v_start, v_end, v_value, v_cat, max_results, v_after_t, v_after_i, v_fp;
+END
+$fn$;
+
+COMMENT ON FUNCTION trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text) IS
+	'CloudTrail LookupEvents: management (or insight) events, newest first, 50 per page at most';
+
+------------------------------------------------------------------------------
+-- Privileges: nobody but superusers reads events unless granted; the
+-- trail_reader role carries exactly the grants an auditor needs.
+------------------------------------------------------------------------------
+REVOKE ALL ON ALL TABLES IN SCHEMA trail FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA trail FROM PUBLIC;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'trail_reader') THEN
+		CREATE ROLE trail_reader NOLOGIN;
+	END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA trail TO trail_reader;
+GRANT SELECT ON trail.events, trail.event_history TO trail_reader;
+GRANT EXECUTE ON FUNCTION
+	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
+	trail.cloudtrail_record(trail.events),
+	trail.retention_start(timestamptz)
+	TO trail_reader;
