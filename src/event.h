@@ -13,6 +13,7 @@
 #define TRAIL_EVENT_H
 
 #include "access/transam.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -62,5 +63,20 @@ extern void trail_json_string(StringInfo buf, const char *s);
 
 /* Append a CloudTrail timestamp: "YYYY-MM-DDTHH:MM:SSZ", quoted. */
 extern void trail_json_time(StringInfo buf, TimestampTz t);
+
+/*
+ * ARN of a PostgreSQL object: arn:postgresql:<service>:<database>:<account>:<resource>.
+ * database is NULL for cluster-wide objects (roles, databases, tablespaces).
+ */
+extern char *trail_arn(const char *service, const char *database,
+					   const char *resource);
+
+/*
+ * Append one element of "resources": {"accountId", "type", "ARN", "name"}.
+ * "name" is what LookupEvents reports as ResourceName; records rendered for
+ * CloudTrail carry only accountId, type and ARN.
+ */
+extern void trail_json_resource(StringInfo buf, const char *type,
+								const char *arn, const char *name);
 
 #endif							/* TRAIL_EVENT_H */

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# scripts/sandbox.sh: a personal PostgreSQL 15 with trail, in ./sandbox of the repo.
+#
+#   scripts/sandbox.sh start   (make sandbox)       bootstrap, build, install, then
+#                                                   create or reuse ./sandbox, start it,
+#                                                   show trail recording a short session
+#   scripts/sandbox.sh stop    (make sandbox-stop)  stop it (no error if it is not running)
+#
+# The cluster listens only on the unix socket in ./sandbox/sock, port 5499.
+# Its data survives `stop`; `rm -rf sandbox` throws it away.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/cluster.sh
+source "$ROOT/scripts/cluster.sh"
+
+SANDBOX="$ROOT/sandbox"
+PORT=5499
+DB=sandbox
+PSQL="$PG_BIN/psql"
+
+say() { echo "sandbox: $*"; }
+
+usage() {
+	echo "usage: $0 start|stop" >&2
+	exit 2
+}
+
+sandbox_stop() {
+	if cluster_is_running "$SANDBOX"; then
+		cluster_stop "$SANDBOX" fast
+		say "stopped"
+	else
+		say "not running"
+	fi
+}
+
+# Create the cluster, or reuse (restart) it when it is valid; recreate it when broken.
+sandbox_up() {
+	if [[ -e $SANDBOX ]] && cluster_is_valid "$SANDBOX" && [[ $(cluster_port "$SANDBOX") == "$PORT" ]]; then
+		if cluster_is_running "$SANDBOX"; then
+			say "reusing $SANDBOX: restarting it (to load the freshly installed trail)"
+		else
+			say "reusing $SANDBOX: starting it"
+		fi
+		if cluster_restart "$SANDBOX"; then
+			return 0
+		fi
+		say "$SANDBOX does not start; recreating it"
+	elif [[ -e $SANDBOX ]]; then
+		say "$SANDBOX is not a usable cluster; recreating it"
+	fi
+
+	if [[ -e $SANDBOX ]]; then
+		cluster_stop "$SANDBOX" immediate 2>/dev/null || true
+		rm -rf -- "$SANDBOX"
+	fi
+	say "creating a cluster in $SANDBOX (port $PORT)"
+	cluster_create "$SANDBOX" "$PORT" \
+		"log_line_prefix = '%m [%p] %q%u@%d '"
+	cluster_start "$SANDBOX"
+}
+
+# The demonstration: a few statements, then what trail recorded about them.
+sandbox_demo() {
+	# Undo the previous run's demo objects quietly, so that every run shows the
+	# same session (the earlier runs' events stay in the history).
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" <<-'SQL' >/dev/null
+		SET client_min_messages = warning;
+		DROP SCHEMA IF EXISTS demo CASCADE;
+		DROP ROLE IF EXISTS demo_oncall;
+		DROP ROLE IF EXISTS demo_analyst;
+	SQL
+
+	echo
+	echo "=== A session: DDL, then a role change ==="
+	"$PSQL" -X -v ON_ERROR_STOP=1 --echo-queries -d "$DB" <<-'SQL'
+		SELECT clock_timestamp() AS session_start \gset
+		CREATE SCHEMA demo;
+		CREATE TABLE demo.orders (id bigint PRIMARY KEY, customer text NOT NULL);
+		ALTER TABLE demo.orders ADD COLUMN amount numeric(12,2) NOT NULL DEFAULT 0;
+		CREATE INDEX orders_customer_idx ON demo.orders (customer);
+		CREATE FUNCTION demo.order_total(p_customer text) RETURNS numeric
+			LANGUAGE sql STABLE
+			AS $$ SELECT coalesce(sum(amount), 0) FROM demo.orders WHERE customer = p_customer $$;
+		CREATE ROLE demo_analyst WITH LOGIN PASSWORD 'secret';
+		ALTER ROLE demo_analyst CONNECTION LIMIT 5;
+		GRANT SELECT ON demo.orders TO demo_analyst;
+		CREATE ROLE demo_oncall NOLOGIN;
+		GRANT demo_analyst TO demo_oncall;
+
+		\echo
+		\echo '=== What trail recorded (event history of this run) ==='
+		SELECT event_time, event_name, event_source, user_name, read_only,
+		       resources->0->>'ARN' AS resource
+		  FROM trail.event_history
+		 WHERE event_time >= :'session_start'
+		 ORDER BY event_time, event_id;
+
+		\echo '=== One full CloudTrail record: the CreateRole (its password is redacted) ==='
+		SELECT jsonb_pretty(trail.cloudtrail_record(e)) AS "CreateRole record"
+		  FROM trail.events e
+		 WHERE event_name = 'CreateRole' AND e.event_time >= :'session_start'
+		 ORDER BY e.event_time, e.event_id
+		 LIMIT 1;
+
+		\echo '=== LookupEvents, EventName = CreateTable ==='
+		SELECT event_time, event_name, username, resources
+		  FROM trail.lookup_events('EventName', 'CreateTable');
+	SQL
+
+	# The password typed above must never reach the trail.
+	local leaked
+	leaked=$("$PSQL" -X -A -t -v ON_ERROR_STOP=1 -d "$DB" -c \
+		"SELECT count(*) FROM trail.events e
+		  WHERE strpos(trail.cloudtrail_record(e)::text, '''secret''') > 0
+		     OR strpos(trail.cloudtrail_record(e)::text, '\"secret\"') > 0")
+	if [[ $leaked != 0 ]]; then
+		echo "sandbox: WARNING: $leaked recorded event(s) contain the password 'secret'" >&2
+	fi
+}
+
+sandbox_start() {
+	bash "$ROOT/scripts/bootstrap.sh"
+	sandbox_up
+	cluster_env "$SANDBOX"
+
+	if [[ $("$PSQL" -X -A -t -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'") != 1 ]]; then
+		say "creating database $DB"
+		"$PG_BIN/createdb" "$DB"
+	fi
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" -c 'SET client_min_messages = warning' \
+		-c 'CREATE EXTENSION IF NOT EXISTS trail'
+	say "trail $("$PSQL" -X -A -t -d "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'trail'") is installed in database $DB"
+
+	sandbox_demo
+
+	echo
+	say "running; the server log is $SANDBOX/server.log"
+	say "connect with:"
+	echo "psql -h $SANDBOX/sock -p $PORT -U postgres $DB"
+}
+
+[[ $# -eq 1 ]] || usage
+case $1 in
+start) sandbox_start ;;
+stop) sandbox_stop ;;
+*) usage ;;
+esac

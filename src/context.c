@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ *
+ * context.c
+ *	  Who acts, from where, in which request.
+ *
+ * These are the fields every event shares, mapped from CloudTrail:
+ *
+ *	userIdentity		session_user / current_user: type Superuser, Role, or
+ *						AssumedRole after SET ROLE; principalId the role oid;
+ *						arn arn:postgresql:iam::<account>:role/<name>
+ *	accessKeyId			the session id, as log_line_prefix %c prints it
+ *	sourceIPAddress		client address, or "local" for a Unix socket
+ *	userAgent			application_name
+ *	requestID			unique per top-level statement
+ *	recipientAccountId	the cluster's system identifier
+ *	awsRegion			the database
+ *
+ * requestID must be the same for every event of one top-level statement,
+ * also for DDL run inside a function that statement called, so statement
+ * nesting is tracked through the executor and ProcessUtility: a statement
+ * that starts at nesting level zero begins a new request.  The id itself is
+ * made only when the first event of the request needs it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "commands/dbcommands.h"
+#include "executor/executor.h"
+#include "libpq/libpq-be.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/guc.h"
+
+#include "context.h"
+#include "event.h"
+#include "trail.h"
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+
+/* statement nesting depth (executor runs and utility commands) */
+static int	nesting_level = 0;
+
+/* requestID of the current top-level statement, made on first use */
+static char request_id[UUID_LEN * 2 + 5];
+static bool request_id_valid = false;
+
+/* per-session values, computed once */
+static char access_key_id[32];
+static char account_id[32];
+
+/*
+ * A statement begins at the top level: it is a new request.
+ */
+static void
+begin_request_if_top_level(void)
+{
+	if (nesting_level == 0)
+		request_id_valid = false;
+}
+
+static void
+trail_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	begin_request_if_top_level();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+trail_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+				  uint64 count, bool execute_once)
+{
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+}
+
+static void
+trail_ExecutorFinish(QueryDesc *queryDesc)
+{
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+}
+
+void
+trail_context_utility_enter(void)
+{
+	begin_request_if_top_level();
+	nesting_level++;
+}
+
+void
+trail_context_utility_exit(void)
+{
+	nesting_level--;
+}
+
+void
+trail_context_init(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = trail_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = trail_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = trail_ExecutorFinish;
+}
+
+const char *
+trail_request_id(void)
+{
+	if (!request_id_valid)
+	{
+		pg_uuid_t	id;
+
+		trail_uuid_v7(&id, GetCurrentTimestamp());
+		strlcpy(request_id,
+				DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id))),
+				sizeof(request_id));
+		request_id_valid = true;
+	}
+	return request_id;
+}
+
+const char *
+trail_access_key_id(void)
+{
+	if (access_key_id[0] == '\0')
+		snprintf(access_key_id, sizeof(access_key_id), "%lx.%x",
+				 (long) MyStartTime, MyProcPid);
+	return access_key_id;
+}
+
+const char *
+trail_account_id(void)
+{
+	if (account_id[0] == '\0')
+		snprintf(account_id, sizeof(account_id), UINT64_FORMAT,
+				 GetSystemIdentifier());
+	return account_id;
+}
+
+const char *
+trail_region(void)
+{
+	static char region[NAMEDATALEN];
+
+	/* a database cannot be renamed while we are connected to it */
+	if (region[0] == '\0')
+	{
+		char	   *name = get_database_name(MyDatabaseId);
+
+		if (name == NULL)
+			return "";
+		strlcpy(region, name, sizeof(region));
+	}
+	return region;
+}
+
+const char *
+trail_source_ip(void)
+{
+	if (MyProcPort == NULL)
+		return TRAIL_SERVICE_NAME;	/* background worker: trail itself */
+	if (MyProcPort->raddr.addr.ss_family == AF_UNIX)
+		return "local";
+	return MyProcPort->remote_host ? MyProcPort->remote_host : "unknown";
+}
+
+const char *
+trail_user_agent(void)
+{
+	if (MyProcPort == NULL)
+		return TRAIL_SERVICE_NAME;
+	if (application_name == NULL || application_name[0] == '\0')
+		return NULL;
+	return application_name;
+}
+
+/*
+ * Append "key":"value" (value escaped) to an object under construction.
+ */
+static void
+add_string(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	trail_json_string(buf, value);
+}
+
+/*
+ * The ARN of a role, as IAM spells a role's.
+ */
+static char *
+role_arn(const char *name)
+{
+	return trail_arn("iam", NULL, psprintf("role/%s", name));
+}
+
+Jsonb *
+trail_user_identity(const char *invoked_by)
+{
+	StringInfoData buf;
+	Oid			session_oid = GetSessionUserId();
+	Oid			current_oid = GetUserId();
+	char	   *session_name = GetUserNameFromId(session_oid, true);
+	char	   *current_name = GetUserNameFromId(current_oid, true);
+	bool		assumed = (session_oid != current_oid);
+	const char *type;
+
+	if (session_name == NULL)
+		session_name = psprintf("%u", session_oid);
+	if (current_name == NULL)
+		current_name = psprintf("%u", current_oid);
+
+	if (MyProcPort == NULL && invoked_by != NULL)
+		type = "PGService";		/* trail's own background worker */
+	else if (assumed)
+		type = "AssumedRole";
+	else if (superuser_arg(session_oid))
+		type = "Superuser";
+	else
+		type = "Role";
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"type\":");
+	trail_json_string(&buf, type);
+
+	if (assumed)
+	{
+		add_string(&buf, "principalId", psprintf("%u:%s", current_oid, session_name));
+		add_string(&buf, "arn", trail_arn("sts", NULL,
+										  psprintf("assumed-role/%s/%s",
+												   current_name, session_name)));
+	}
+	else
+	{
+		add_string(&buf, "principalId", psprintf("%u", current_oid));
+		add_string(&buf, "arn", role_arn(current_name));
+	}
+	add_string(&buf, "accountId", trail_account_id());
+	add_string(&buf, "accessKeyId", trail_access_key_id());
+	add_string(&buf, "userName", session_name);
+	if (invoked_by != NULL)
+		add_string(&buf, "invokedBy", invoked_by);
+
+	/* sessionContext: how the session came to be, and whom the app says */
+	appendStringInfoString(&buf, ",\"sessionContext\":{\"sessionIssuer\":");
+	if (assumed)
+	{
+		appendStringInfoString(&buf, "{\"type\":\"Role\"");
+		add_string(&buf, "principalId", psprintf("%u", current_oid));
+		add_string(&buf, "arn", role_arn(current_name));
+		add_string(&buf, "accountId", trail_account_id());
+		add_string(&buf, "userName", current_name);
+		appendStringInfoChar(&buf, '}');
+	}
+	else
+		appendStringInfoString(&buf, "{}");
+	appendStringInfoString(&buf, ",\"webIdFederationData\":{},\"attributes\":{\"creationDate\":");
+	trail_json_time(&buf, MyStartTimestamp);
+	appendStringInfoString(&buf, ",\"mfaAuthenticated\":\"false\"}");
+	if (trail_session_context != NULL && trail_session_context[0] != '\0')
+	{
+		/* CloudTrail truncates caller-supplied strings at 1 KB; so do we */
+		char	   *ctx = pnstrdup(trail_session_context,
+								   pg_mbcliplen(trail_session_context,
+												strlen(trail_session_context), 1024));
+
+		add_string(&buf, "sourceIdentity", ctx);
+	}
+	appendStringInfoString(&buf, "}}");
+
+	return trail_jsonb_from_text(buf.data);
+}

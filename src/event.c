@@ -1,0 +1,139 @@
+/*-------------------------------------------------------------------------
+ *
+ * event.c
+ *	  The event record: stamping a new event, ids, and JSON building blocks.
+ *
+ * An event is born in a capture hook with trail_event_init(), which stamps
+ * what every event shares; the hook adds what happened and passes it to
+ * store.c.  Event ids are UUIDs in the version 7 layout: the first 48 bits
+ * are the Unix time in milliseconds, so ids sort by time and index well;
+ * the next 12 bits count within a millisecond, so ids made by one backend
+ * strictly increase; the rest is random, so backends never collide.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "datatype/timestamp.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/datetime.h"
+#include "utils/jsonb.h"
+
+#include "context.h"
+#include "event.h"
+
+void
+trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
+{
+	static uint64 last_ms = 0;
+	static uint32 counter = 0;
+	uint64		ms;
+	int			i;
+
+	ms = (uint64) (at / 1000) +
+		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+
+	/* keep ids strictly increasing even if the clock steps back */
+	if (ms <= last_ms)
+	{
+		ms = last_ms;
+		if (++counter > 0xFFF)
+		{
+			ms++;
+			counter = 0;
+		}
+	}
+	else
+		counter = 0;
+	last_ms = ms;
+
+	if (!pg_strong_random(out->data + 8, UUID_LEN - 8))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values for an event id")));
+
+	for (i = 0; i < 6; i++)
+		out->data[i] = (unsigned char) (ms >> (40 - 8 * i));
+	out->data[6] = 0x70 | (unsigned char) (counter >> 8);	/* version 7 */
+	out->data[7] = (unsigned char) counter;
+	out->data[8] = (out->data[8] & 0x3F) | 0x80;	/* RFC 4122 variant */
+}
+
+void
+trail_event_init(TrailEvent *ev, const char *category,
+				 const char *event_type, const char *invoked_by)
+{
+	char	   *user_name;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->event_time = GetCurrentTimestamp();
+	trail_uuid_v7(&ev->event_id, ev->event_time);
+	ev->event_category = category;
+	ev->event_type = event_type;
+	ev->management_event = (strcmp(category, "Management") == 0);
+
+	ev->user_identity = trail_user_identity(invoked_by);
+	user_name = GetUserNameFromId(GetSessionUserId(), true);
+	ev->user_name = user_name ? user_name : psprintf("%u", GetSessionUserId());
+	ev->access_key_id = trail_access_key_id();
+	ev->source_ip_address = trail_source_ip();
+	ev->user_agent = trail_user_agent();
+	ev->request_id = trail_request_id();
+	ev->transaction_id = GetTopFullTransactionId();
+}
+
+Jsonb *
+trail_jsonb_from_text(const char *json)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+void
+trail_json_string(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, s);
+}
+
+void
+trail_json_time(StringInfo buf, TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	/* no time zone argument: the broken-down time is UTC */
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	appendStringInfo(buf, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+char *
+trail_arn(const char *service, const char *database, const char *resource)
+{
+	return psprintf("arn:postgresql:%s:%s:%s:%s", service,
+					database ? database : "", trail_account_id(), resource);
+}
+
+void
+trail_json_resource(StringInfo buf, const char *type, const char *arn,
+					const char *name)
+{
+	appendStringInfoString(buf, "{\"accountId\":");
+	trail_json_string(buf, trail_account_id());
+	appendStringInfoString(buf, ",\"type\":");
+	trail_json_string(buf, type);
+	appendStringInfoString(buf, ",\"ARN\":");
+	trail_json_string(buf, arn);
+	appendStringInfoString(buf, ",\"name\":");
+	trail_json_string(buf, name);
+	appendStringInfoChar(buf, '}');
+}

@@ -1,0 +1,222 @@
+/*-------------------------------------------------------------------------
+ *
+ * protect.c
+ *	  Append-only events: nobody but trail itself changes trail's tables.
+ *
+ * Events must be unforgeable and undeletable through SQL, for superusers
+ * too: an audit trail that its subject can edit proves nothing.  Three
+ * checks together close the SQL paths:
+ *
+ *	- the executor's permission hook refuses INSERT, UPDATE, DELETE, MERGE
+ *	  and COPY FROM on any relation in schema trail (the parent, a partition
+ *	  or the default partition), unless trail itself is writing (sql.c);
+ *	- the ProcessUtility hook refuses, before they run, the commands that
+ *	  event triggers cannot see or cannot attribute to trail's schema:
+ *	  TRUNCATE, a table created as a partition or child of trail's tables,
+ *	  rules, triggers and policies on them, ALTER EXTENSION trail ADD/DROP,
+ *	  and disabling or renaming trail's event triggers;
+ *	- trail's event triggers refuse every other DDL whose objects lie in
+ *	  schema trail (ALTER TABLE ... DETACH PARTITION, DROP TABLE of a day,
+ *	  DROP SCHEMA trail CASCADE, ...), which rolls the command back.
+ *
+ * GRANT, REVOKE, COMMENT and SECURITY LABEL stay allowed (granting read
+ * access is how auditors get in), as do VACUUM, ANALYZE, CLUSTER and
+ * REINDEX, which change no event, and DROP EXTENSION trail, which is the
+ * documented way to uninstall.  What SQL cannot stop (a superuser editing
+ * data files, or restarting without the library) is for the signed digests
+ * of delivered log files to expose.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_event_trigger.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "executor/executor.h"
+#include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
+
+#include "catalog.h"
+#include "protect.h"
+#include "sql.h"
+
+static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
+
+/*
+ * May trail's objects be changed right now?  Only by trail itself: its own
+ * SQL, or its extension script (CREATE or ALTER EXTENSION trail).
+ */
+static bool
+change_allowed(void)
+{
+	const TrailCatalog *cat;
+
+	if (trail_sql_internal())
+		return true;
+	if (!creating_extension)
+		return false;
+	cat = trail_catalog();
+	return cat == NULL || CurrentExtensionObject == cat->extension_oid;
+}
+
+/*
+ * Refuse a change to trail's events, naming what was attempted.
+ */
+static void
+refuse(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("trail events are append-only: %s is not allowed", what),
+			 errdetail("Events are written only by trail's capture and removed only by its retention, for every role including superusers."),
+			 errhint("To read events, grant the trail_reader role; to keep them for less time, set trail.retention_period.")));
+}
+
+/*
+ * Executor permission hook: no DML on trail's relations from outside.
+ */
+static bool
+trail_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
+{
+	ListCell   *lc;
+
+	if (!change_allowed())
+	{
+		foreach(lc, rangeTable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION &&
+				(rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) != 0 &&
+				trail_is_own_relation(rte->relid))
+				refuse(psprintf("%s on %s",
+								(rte->requiredPerms & ACL_INSERT) ? "INSERT" :
+								(rte->requiredPerms & ACL_DELETE) ? "DELETE" : "UPDATE",
+								get_rel_name(rte->relid)));
+		}
+	}
+
+	if (prev_ExecutorCheckPerms)
+		return prev_ExecutorCheckPerms(rangeTable, ereport_on_violation);
+	return true;
+}
+
+/*
+ * Is the RangeVar one of trail's relations?
+ */
+static bool
+names_own_relation(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	return OidIsValid(relid) && trail_is_own_relation(relid);
+}
+
+/*
+ * Is the event trigger of this name one of trail's own?
+ */
+static bool
+is_own_event_trigger(const char *name)
+{
+	const TrailCatalog *cat = trail_catalog();
+	Oid			evtoid = get_event_trigger_oid(name, true);
+
+	return cat != NULL && OidIsValid(evtoid) &&
+		getExtensionOfObject(EventTriggerRelationId, evtoid) == cat->extension_oid;
+}
+
+void
+trail_protect_utility(PlannedStmt *pstmt)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	ListCell   *lc;
+
+	if (change_allowed())
+		return;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_TruncateStmt:
+			foreach(lc, ((TruncateStmt *) parsetree)->relations)
+				if (names_own_relation(lfirst_node(RangeVar, lc)))
+					refuse("TRUNCATE");
+			break;
+		case T_CreateStmt:
+			foreach(lc, ((CreateStmt *) parsetree)->inhRelations)
+				if (names_own_relation(lfirst_node(RangeVar, lc)))
+					refuse("a table attached to trail's tables");
+			break;
+		case T_RuleStmt:
+			if (names_own_relation(((RuleStmt *) parsetree)->relation))
+				refuse("a rule on trail's tables");
+			break;
+		case T_CreateTrigStmt:
+			if (names_own_relation(((CreateTrigStmt *) parsetree)->relation))
+				refuse("a trigger on trail's tables");
+			break;
+		case T_CreatePolicyStmt:
+			if (names_own_relation(((CreatePolicyStmt *) parsetree)->table))
+				refuse("a policy on trail's tables");
+			break;
+		case T_AlterPolicyStmt:
+			if (names_own_relation(((AlterPolicyStmt *) parsetree)->table))
+				refuse("a policy on trail's tables");
+			break;
+		case T_AlterExtensionContentsStmt:
+			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname, "trail") == 0)
+				refuse("ALTER EXTENSION trail ADD or DROP");
+			break;
+		case T_AlterEventTrigStmt:
+			if (is_own_event_trigger(((AlterEventTrigStmt *) parsetree)->trigname))
+				refuse("ALTER EVENT TRIGGER on trail's event triggers");
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_EVENT_TRIGGER &&
+				is_own_event_trigger(((RenameStmt *) parsetree)->subname))
+				refuse("renaming trail's event triggers");
+			break;
+		case T_AlterOwnerStmt:
+			if (((AlterOwnerStmt *) parsetree)->objectType == OBJECT_EVENT_TRIGGER &&
+				is_own_event_trigger(strVal(((AlterOwnerStmt *) parsetree)->object)))
+				refuse("changing the owner of trail's event triggers");
+			break;
+		default:
+			break;
+	}
+}
+
+void
+trail_protect_object(const char *command_tag, const char *schema_name,
+					 const char *object_identity)
+{
+	const TrailCatalog *cat;
+	bool		own;
+
+	if (change_allowed())
+		return;
+	if (strcmp(command_tag, "GRANT") == 0 || strcmp(command_tag, "REVOKE") == 0 ||
+		strcmp(command_tag, "COMMENT") == 0 ||
+		strcmp(command_tag, "SECURITY LABEL") == 0 ||
+		strcmp(command_tag, "DROP EXTENSION") == 0)
+		return;
+
+	cat = trail_catalog();
+	if (cat == NULL)
+		return;
+	own = (schema_name != NULL && strcmp(schema_name, "trail") == 0) ||
+		(schema_name == NULL && object_identity != NULL &&
+		 strcmp(object_identity, "trail") == 0);
+	if (own)
+		refuse(psprintf("%s on %s", command_tag,
+						object_identity ? object_identity : "trail's objects"));
+}
+
+void
+trail_protect_init(void)
+{
+	prev_ExecutorCheckPerms = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = trail_ExecutorCheckPerms;
+}

@@ -1,0 +1,472 @@
+/*-------------------------------------------------------------------------
+ *
+ * record.c
+ *	  Rendering one row of trail.events as a CloudTrail record.
+ *
+ * The record is written as compact JSON text in the key order CloudTrail's
+ * own files use (spec section a), with CloudTrail's rules for absent
+ * fields: requestParameters and responseElements are always present (null
+ * when empty); userAgent, errorCode, errorMessage, additionalEventData,
+ * resources, sharedEventID and tlsDetails appear only when they have a
+ * value; Insights records carry only their own few fields.  Objects that
+ * trail itself builds (userIdentity and its sessionContext) are also
+ * written in CloudTrail's key order, and the elements of "resources" carry
+ * only CloudTrail's accountId, type and ARN (trail keeps a "name" beside
+ * them for LookupEvents' ResourceName).
+ *
+ * The same text is what log file export writes; trail.cloudtrail_record()
+ * returns it as jsonb for SQL users.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "event.h"
+#include "record.h"
+
+PG_FUNCTION_INFO_V1(trail_cloudtrail_record);
+
+/* the columns the renderer reads, by name (attribute numbers are looked up) */
+typedef enum RecordColumn
+{
+	COL_EVENT_TIME,
+	COL_EVENT_ID,
+	COL_EVENT_VERSION,
+	COL_EVENT_CATEGORY,
+	COL_EVENT_TYPE,
+	COL_EVENT_SOURCE,
+	COL_EVENT_NAME,
+	COL_READ_ONLY,
+	COL_MANAGEMENT_EVENT,
+	COL_REGION,
+	COL_RECIPIENT_ACCOUNT_ID,
+	COL_USER_IDENTITY,
+	COL_SOURCE_IP_ADDRESS,
+	COL_USER_AGENT,
+	COL_REQUEST_ID,
+	COL_REQUEST_PARAMETERS,
+	COL_RESPONSE_ELEMENTS,
+	COL_ADDITIONAL_EVENT_DATA,
+	COL_RESOURCES,
+	COL_ERROR_CODE,
+	COL_ERROR_MESSAGE,
+	COL_TLS_DETAILS,
+	COL_SHARED_EVENT_ID,
+	COL_INSIGHT_DETAILS,
+	NUM_RECORD_COLUMNS
+} RecordColumn;
+
+static const char *const column_names[NUM_RECORD_COLUMNS] = {
+	"event_time", "event_id", "event_version", "event_category",
+	"event_type", "event_source", "event_name", "read_only",
+	"management_event", "region", "recipient_account_id", "user_identity",
+	"source_ip_address", "user_agent", "request_id", "request_parameters",
+	"response_elements", "additional_event_data", "resources", "error_code",
+	"error_message", "tls_details", "shared_event_id", "insight_details"
+};
+
+/*
+ * Key order of the objects trail builds, by the key they appear under.
+ * "exclusive" objects are cut down to the listed keys.
+ */
+typedef struct KeyOrder
+{
+	const char *under;
+	const char *const *keys;
+	bool		exclusive;
+} KeyOrder;
+
+static const char *const identity_keys[] = {
+	"type", "principalId", "arn", "accountId", "accessKeyId", "userName",
+	"invokedBy", "sessionContext", NULL
+};
+static const char *const session_context_keys[] = {
+	"sessionIssuer", "webIdFederationData", "attributes", "sourceIdentity", NULL
+};
+static const char *const issuer_keys[] = {
+	"type", "principalId", "arn", "accountId", "userName", NULL
+};
+static const char *const attributes_keys[] = {
+	"creationDate", "mfaAuthenticated", NULL
+};
+static const char *const resource_keys[] = {
+	"accountId", "type", "ARN", NULL
+};
+
+static const KeyOrder key_orders[] = {
+	{"userIdentity", identity_keys, false},
+	{"sessionContext", session_context_keys, false},
+	{"sessionIssuer", issuer_keys, false},
+	{"attributes", attributes_keys, false},
+	{"resources", resource_keys, true},
+};
+
+/* attribute numbers of the columns, for the row type last seen */
+static Oid	cached_type = InvalidOid;
+static AttrNumber column_attnums[NUM_RECORD_COLUMNS];
+
+static void emit_container(StringInfo buf, JsonbContainer *jc, const char *under);
+
+/*
+ * The key order for objects found under the given key, if trail has one.
+ */
+static const KeyOrder *
+key_order_for(const char *under)
+{
+	int			i;
+
+	if (under == NULL)
+		return NULL;
+	for (i = 0; i < lengthof(key_orders); i++)
+		if (strcmp(key_orders[i].under, under) == 0)
+			return &key_orders[i];
+	return NULL;
+}
+
+/*
+ * Is the key (not NUL-terminated) one of the listed ones?
+ */
+static bool
+key_listed(const char *const *keys, const char *key, int len)
+{
+	for (; *keys != NULL; keys++)
+		if ((int) strlen(*keys) == len && memcmp(*keys, key, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Write one jsonb value as compact JSON; under is the key it appears under.
+ */
+static void
+emit_value(StringInfo buf, JsonbValue *v, const char *under)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendStringInfoString(buf, "null");
+			break;
+		case jbvString:
+			escape_json(buf, pnstrdup(v->val.string.val, v->val.string.len));
+			break;
+		case jbvNumeric:
+			appendStringInfoString(buf,
+								   DatumGetCString(DirectFunctionCall1(numeric_out,
+																	   NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvBool:
+			appendStringInfoString(buf, v->val.boolean ? "true" : "false");
+			break;
+		case jbvBinary:
+			emit_container(buf, v->val.binary.data, under);
+			break;
+		default:
+			elog(ERROR, "trail: unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+/*
+ * Write one key and its value, with a comma unless it comes first.
+ */
+static void
+emit_member(StringInfo buf, bool *first, const char *key, int keylen,
+			JsonbValue *v)
+{
+	char	   *k = pnstrdup(key, keylen);
+
+	if (!*first)
+		appendStringInfoChar(buf, ',');
+	*first = false;
+	escape_json(buf, k);
+	appendStringInfoChar(buf, ':');
+	emit_value(buf, v, k);
+}
+
+/*
+ * Write a jsonb object or array as compact JSON, objects in the key order
+ * trail knows for them (listed keys first, then the others as stored).
+ */
+static void
+emit_container(StringInfo buf, JsonbContainer *jc, const char *under)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		first = true;
+
+	if (JsonContainerIsScalar(jc))
+	{
+		JsonbValue	scalar;
+
+		if (!JsonbExtractScalar(jc, &scalar))
+			elog(ERROR, "trail: could not read a jsonb scalar");
+		emit_value(buf, &scalar, under);
+		return;
+	}
+
+	if (JsonContainerIsArray(jc))
+	{
+		appendStringInfoChar(buf, '[');
+		it = JsonbIteratorInit(jc);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (!first)
+				appendStringInfoChar(buf, ',');
+			first = false;
+			emit_value(buf, &v, under);	/* elements belong to the array's key */
+		}
+		appendStringInfoChar(buf, ']');
+		return;
+	}
+
+	appendStringInfoChar(buf, '{');
+	{
+		const KeyOrder *order = key_order_for(under);
+		char	   *key = NULL;
+		int			keylen = 0;
+
+		if (order != NULL)
+		{
+			const char *const *k;
+
+			for (k = order->keys; *k != NULL; k++)
+			{
+				JsonbValue	found;
+
+				if (getKeyJsonValueFromContainer(jc, *k, strlen(*k), &found))
+					emit_member(buf, &first, *k, strlen(*k), &found);
+			}
+		}
+		if (order == NULL || !order->exclusive)
+		{
+			it = JsonbIteratorInit(jc);
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			{
+				if (tok == WJB_KEY)
+				{
+					key = v.val.string.val;
+					keylen = v.val.string.len;
+				}
+				else if (tok == WJB_VALUE &&
+						 (order == NULL || !key_listed(order->keys, key, keylen)))
+					emit_member(buf, &first, key, keylen, &v);
+			}
+		}
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * Find the attribute numbers of the renderer's columns in a row type.
+ */
+static void
+resolve_columns(TupleDesc tupdesc, Oid typid)
+{
+	int			c;
+
+	for (c = 0; c < NUM_RECORD_COLUMNS; c++)
+	{
+		int			i;
+
+		column_attnums[c] = InvalidAttrNumber;
+		for (i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (!att->attisdropped &&
+				strcmp(NameStr(att->attname), column_names[c]) == 0)
+			{
+				column_attnums[c] = att->attnum;
+				break;
+			}
+		}
+		if (column_attnums[c] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("row type %s has no column \"%s\"",
+							format_type_be(typid), column_names[c])));
+	}
+	cached_type = typid;
+}
+
+/* the row being rendered, and its descriptor */
+typedef struct RecordRow
+{
+	HeapTupleData tuple;
+	TupleDesc	tupdesc;
+} RecordRow;
+
+/*
+ * A column's value; *isnull says whether it is NULL.
+ */
+static Datum
+column(RecordRow *row, RecordColumn c, bool *isnull)
+{
+	return heap_getattr(&row->tuple, column_attnums[c], row->tupdesc, isnull);
+}
+
+/*
+ * Write a text column as a JSON member: null when NULL, or left out
+ * entirely when the field is optional.
+ */
+static void
+text_member(StringInfo buf, RecordRow *row, RecordColumn c,
+			const char *key, bool optional)
+{
+	bool		isnull;
+	Datum		d = column(row, c, &isnull);
+
+	if (isnull && optional)
+		return;
+	appendStringInfo(buf, ",\"%s\":", key);
+	trail_json_string(buf, isnull ? NULL : TextDatumGetCString(d));
+}
+
+/*
+ * Write a jsonb column as a JSON member (see text_member).
+ */
+static void
+jsonb_member(StringInfo buf, RecordRow *row, RecordColumn c,
+			 const char *key, bool optional)
+{
+	bool		isnull;
+	Datum		d = column(row, c, &isnull);
+
+	if (isnull && optional)
+		return;
+	appendStringInfo(buf, ",\"%s\":", key);
+	if (isnull)
+		appendStringInfoString(buf, "null");
+	else
+		emit_container(buf, &DatumGetJsonbP(d)->root, key);
+}
+
+/*
+ * Write a boolean column as a JSON member; left out when NULL.
+ */
+static void
+bool_member(StringInfo buf, RecordRow *row, RecordColumn c, const char *key)
+{
+	bool		isnull;
+	Datum		d = column(row, c, &isnull);
+
+	if (!isnull)
+		appendStringInfo(buf, ",\"%s\":%s", key, DatumGetBool(d) ? "true" : "false");
+}
+
+/*
+ * Write a uuid column as a JSON member (see text_member).
+ */
+static void
+uuid_member(StringInfo buf, RecordRow *row, RecordColumn c,
+			const char *key, bool optional)
+{
+	bool		isnull;
+	Datum		d = column(row, c, &isnull);
+
+	if (isnull && optional)
+		return;
+	appendStringInfo(buf, ",\"%s\":", key);
+	trail_json_string(buf, isnull ? NULL :
+					  DatumGetCString(DirectFunctionCall1(uuid_out, d)));
+}
+
+void
+trail_render_record(HeapTupleHeader rec, StringInfo buf)
+{
+	Oid			typid = HeapTupleHeaderGetTypeId(rec);
+	int32		typmod = HeapTupleHeaderGetTypMod(rec);
+	RecordRow	row;
+	bool		isnull;
+	Datum		d;
+	char	   *category;
+
+	row.tupdesc = lookup_rowtype_tupdesc(typid, typmod);
+	row.tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&row.tuple.t_self);
+	row.tuple.t_tableOid = InvalidOid;
+	row.tuple.t_data = rec;
+
+	if (typid != cached_type)
+		resolve_columns(row.tupdesc, typid);
+
+	d = column(&row, COL_EVENT_CATEGORY, &isnull);
+	category = isnull ? "" : TextDatumGetCString(d);
+
+	appendStringInfoString(buf, "{\"eventVersion\":");
+	d = column(&row, COL_EVENT_VERSION, &isnull);
+	trail_json_string(buf, isnull ? NULL : TextDatumGetCString(d));
+
+	if (strcmp(category, "Insight") == 0)
+	{
+		/* Insights records: only their own fields (spec section d) */
+		d = column(&row, COL_EVENT_TIME, &isnull);
+		appendStringInfoString(buf, ",\"eventTime\":");
+		trail_json_time(buf, DatumGetTimestampTz(d));
+		text_member(buf, &row, COL_REGION, "awsRegion", false);
+		uuid_member(buf, &row, COL_EVENT_ID, "eventID", false);
+		text_member(buf, &row, COL_EVENT_TYPE, "eventType", false);
+		text_member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false);
+		uuid_member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", false);
+		jsonb_member(buf, &row, COL_INSIGHT_DETAILS, "insightDetails", false);
+	}
+	else
+	{
+		jsonb_member(buf, &row, COL_USER_IDENTITY, "userIdentity", false);
+		d = column(&row, COL_EVENT_TIME, &isnull);
+		appendStringInfoString(buf, ",\"eventTime\":");
+		trail_json_time(buf, DatumGetTimestampTz(d));
+		text_member(buf, &row, COL_EVENT_SOURCE, "eventSource", false);
+		text_member(buf, &row, COL_EVENT_NAME, "eventName", false);
+		text_member(buf, &row, COL_REGION, "awsRegion", false);
+		text_member(buf, &row, COL_SOURCE_IP_ADDRESS, "sourceIPAddress", false);
+		text_member(buf, &row, COL_USER_AGENT, "userAgent", true);
+		text_member(buf, &row, COL_ERROR_CODE, "errorCode", true);
+		text_member(buf, &row, COL_ERROR_MESSAGE, "errorMessage", true);
+		jsonb_member(buf, &row, COL_REQUEST_PARAMETERS, "requestParameters", false);
+		jsonb_member(buf, &row, COL_RESPONSE_ELEMENTS, "responseElements", false);
+		jsonb_member(buf, &row, COL_ADDITIONAL_EVENT_DATA, "additionalEventData", true);
+		text_member(buf, &row, COL_REQUEST_ID, "requestID", false);
+		uuid_member(buf, &row, COL_EVENT_ID, "eventID", false);
+		bool_member(buf, &row, COL_READ_ONLY, "readOnly");
+		jsonb_member(buf, &row, COL_RESOURCES, "resources", true);
+		text_member(buf, &row, COL_EVENT_TYPE, "eventType", false);
+		bool_member(buf, &row, COL_MANAGEMENT_EVENT, "managementEvent");
+		text_member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false);
+		uuid_member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", true);
+	}
+	appendStringInfoString(buf, ",\"eventCategory\":");
+	trail_json_string(buf, category);
+	if (strcmp(category, "Insight") != 0)
+		jsonb_member(buf, &row, COL_TLS_DETAILS, "tlsDetails", true);
+	appendStringInfoChar(buf, '}');
+
+	ReleaseTupleDesc(row.tupdesc);
+}
+
+/*
+ * SQL: trail.cloudtrail_record(trail.events) RETURNS jsonb
+ */
+Datum
+trail_cloudtrail_record(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	trail_render_record(rec, &buf);
+	PG_RETURN_JSONB_P(trail_jsonb_from_text(buf.data));
+}

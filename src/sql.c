@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql.c
+ *	  Running trail's own SQL safely.
+ *
+ * trail runs SQL on its own behalf (writing events, maintaining partitions)
+ * from inside other people's commands.  That SQL must not depend on who the
+ * caller is or what they have defined:
+ *
+ *	- it runs as the owner of trail.events, so that an ordinary role's DDL
+ *	  can be recorded without that role being able to write events itself;
+ *	- search_path is pinned to pg_catalog, so that a caller's public.lower()
+ *	  or a look-alike operator can never be picked up;
+ *	- the security context is restricted, as for maintenance commands;
+ *	- trail's internal flag is raised, which is what lets these writes past
+ *	  the append-only protection (protect.c) and keeps the capture hook from
+ *	  recording trail's own plumbing as if a user had done it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "sql.h"
+
+static bool internal_active = false;
+
+void
+trail_sql_begin(TrailSqlScope *scope, Oid run_as)
+{
+	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
+	scope->save_internal = internal_active;
+
+	SetUserIdAndSecContext(run_as,
+						   scope->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	scope->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	internal_active = true;
+}
+
+void
+trail_sql_end(TrailSqlScope *scope)
+{
+	internal_active = scope->save_internal;
+	AtEOXact_GUC(false, scope->save_nestlevel);
+	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);
+}
+
+bool
+trail_sql_internal(void)
+{
+	return internal_active;
+}

@@ -1,0 +1,158 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  Writing events into trail.events, inside the caller's transaction.
+ *
+ * An event is inserted in the same transaction as the command it records,
+ * so that a command that rolls back (whole transaction or savepoint) leaves
+ * no event and a command that commits always has one.  The insert goes
+ * through a saved SPI plan: partition routing, indexes and constraints are
+ * the executor's job, and the plan cache revalidates it if trail.events is
+ * replaced.  It runs inside trail_sql_begin() (sql.c): as the table's owner,
+ * with search_path pinned, and flagged internal so that the append-only
+ * protection lets exactly this write through.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+#include "utils/xid8.h"
+
+#include "catalog.h"
+#include "context.h"
+#include "sql.h"
+#include "store.h"
+#include "trail.h"
+
+#define STORE_NARGS 25
+
+static SPIPlanPtr insert_plan = NULL;
+
+static const char *const insert_sql =
+"INSERT INTO trail.events (event_time, event_id, event_version, event_category,"
+" event_type, event_source, event_name, read_only, management_event, region,"
+" recipient_account_id, user_identity, user_name, access_key_id,"
+" source_ip_address, user_agent, request_id, transaction_id,"
+" request_parameters, response_elements, additional_event_data, resources,"
+" error_code, error_message, is_global)"
+" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+
+static const Oid insert_types[STORE_NARGS] = {
+	TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID, TEXTOID,
+	TEXTOID, JSONBOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, XID8OID,
+	JSONBOID, JSONBOID, JSONBOID, JSONBOID,
+	TEXTOID, TEXTOID, BOOLOID
+};
+
+/*
+ * Set one text parameter, NULL when the string is.
+ */
+static void
+set_text(Datum *values, char *nulls, int i, const char *s)
+{
+	if (s == NULL)
+		nulls[i] = 'n';
+	else
+		values[i] = CStringGetTextDatum(s);
+}
+
+/*
+ * Set one jsonb parameter, NULL when the value is.
+ */
+static void
+set_jsonb(Datum *values, char *nulls, int i, Jsonb *j)
+{
+	if (j == NULL)
+		nulls[i] = 'n';
+	else
+		values[i] = JsonbPGetDatum(j);
+}
+
+void
+trail_store_event(const TrailEvent *ev)
+{
+	const TrailCatalog *cat = trail_catalog();
+	Datum		values[STORE_NARGS];
+	char		nulls[STORE_NARGS];
+	TrailSqlScope scope;
+	bool		save_read_only = XactReadOnly;
+
+	if (cat == NULL)
+		return;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = TimestampTzGetDatum(ev->event_time);
+	values[1] = UUIDPGetDatum(&ev->event_id);
+	set_text(values, nulls, 2, TRAIL_EVENT_VERSION);
+	set_text(values, nulls, 3, ev->event_category);
+	set_text(values, nulls, 4, ev->event_type);
+	set_text(values, nulls, 5, ev->event_source);
+	set_text(values, nulls, 6, ev->event_name);
+	values[7] = BoolGetDatum(ev->read_only);
+	values[8] = BoolGetDatum(ev->management_event);
+	set_text(values, nulls, 9, trail_region());
+	set_text(values, nulls, 10, trail_account_id());
+	set_jsonb(values, nulls, 11, ev->user_identity);
+	set_text(values, nulls, 12, ev->user_name);
+	set_text(values, nulls, 13, ev->access_key_id);
+	set_text(values, nulls, 14, ev->source_ip_address);
+	set_text(values, nulls, 15, ev->user_agent);
+	set_text(values, nulls, 16, ev->request_id);
+	if (FullTransactionIdIsValid(ev->transaction_id))
+		values[17] = FullTransactionIdGetDatum(ev->transaction_id);
+	else
+		nulls[17] = 'n';
+	set_jsonb(values, nulls, 18, ev->request_parameters);
+	set_jsonb(values, nulls, 19, ev->response_elements);
+	set_jsonb(values, nulls, 20, ev->additional_event_data);
+	set_jsonb(values, nulls, 21, ev->resources);
+	set_text(values, nulls, 22, ev->error_code);
+	set_text(values, nulls, 23, ev->error_message);
+	values[24] = BoolGetDatum(ev->is_global);
+
+	trail_sql_begin(&scope, cat->owner);
+	PG_TRY();
+	{
+		int			rc;
+
+		/*
+		 * A read-only transaction still gets its SHOW and EXPLAIN recorded:
+		 * READ ONLY restricts what the user may change, not the audit trail.
+		 */
+		XactReadOnly = false;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "trail: SPI_connect failed");
+		if (insert_plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(insert_sql, STORE_NARGS,
+										   (Oid *) insert_types);
+
+			if (plan == NULL)
+				elog(ERROR, "trail: could not prepare the event insert: %s",
+					 SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			insert_plan = plan;
+		}
+		rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "trail: could not store an event: %s",
+				 SPI_result_code_string(rc));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		XactReadOnly = save_read_only;
+		trail_sql_end(&scope);
+	}
+	PG_END_TRY();
+}

@@ -1,0 +1,132 @@
+/*-------------------------------------------------------------------------
+ *
+ * trail.c
+ *	  Entry point of the trail extension: settings, hook installation and
+ *	  background worker registration.
+ *
+ * trail records what happens in a cluster as CloudTrail events.  It must be
+ * loaded through shared_preload_libraries: its capture hooks have to be in
+ * every backend from the start, and its maintenance worker is registered
+ * with the postmaster.  Loaded any other way (a LANGUAGE C function called
+ * in a server started without it), the library installs nothing and
+ * CREATE EXTENSION refuses to proceed (trail_require_preload).
+ *
+ * Every setting lives here, in one place.  They are superuser-only except
+ * trail.session_context, which applications set for their own session.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "capture_utility.h"
+#include "catalog.h"
+#include "context.h"
+#include "protect.h"
+#include "trail.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+int			trail_retention_period = 90 * 24 * 60;
+int			trail_premake_days = 3;
+int			trail_maintenance_interval = 3600;
+char	   *trail_session_context = NULL;
+bool		trail_loaded_at_startup = false;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(trail_require_preload);
+
+/*
+ * Define the settings.  Retention is a time setting (unit minutes) so that
+ * '90d' reads naturally; the worker settings take effect on reload.
+ */
+static void
+define_settings(void)
+{
+	DefineCustomIntVariable("trail.retention_period",
+							"How long events are kept before their day is dropped.",
+							"Whole days older than this are dropped by maintenance.",
+							&trail_retention_period,
+							90 * 24 * 60,
+							24 * 60,
+							3653 * 24 * 60,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trail.premake_days",
+							"Number of daily partitions kept ready ahead of today.",
+							NULL,
+							&trail_premake_days,
+							3,
+							1,
+							366,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trail.maintenance_interval",
+							"Time between two maintenance passes of the background worker.",
+							NULL,
+							&trail_maintenance_interval,
+							3600,
+							1,
+							7 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("trail.session_context",
+							   "The application's own identity of whoever acts through this session.",
+							   "Recorded as userIdentity.sessionContext.sourceIdentity, so that pooled connections still say who acted.",
+							   &trail_session_context,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("trail");
+}
+
+/*
+ * Module load callback.
+ */
+void
+_PG_init(void)
+{
+	/*
+	 * Only a preloaded library can keep its promise to record everything;
+	 * anything else would leave gaps that look like silence.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	trail_loaded_at_startup = true;
+
+	define_settings();
+	trail_catalog_init();
+	trail_context_init();
+	trail_protect_init();
+	trail_capture_utility_init();
+	trail_worker_register();
+}
+
+/*
+ * Called first by the extension script: installing trail without its hooks
+ * would produce an audit trail that silently records nothing.
+ */
+Datum
+trail_require_preload(PG_FUNCTION_ARGS)
+{
+	if (!trail_loaded_at_startup)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trail must be loaded via shared_preload_libraries"),
+				 errhint("Add 'trail' to shared_preload_libraries in postgresql.conf and restart the server, then run CREATE EXTENSION trail again.")));
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,281 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The maintenance background workers: a launcher, and one short-lived
+ *	  worker per database and pass.
+ *
+ * trail keeps its partitions in every database where it is installed, but a
+ * background worker can connect to one database only, for life.  So, as in
+ * autovacuum and pg_prewarm's autoprewarm, a launcher reads the list of
+ * databases and starts a worker for each in turn, waiting for one to finish
+ * before it starts the next.  The worker runs one maintenance pass
+ * (partition.c) and exits.
+ *
+ * Design notes:
+ *
+ *	- The launcher connects to no database: it reads only the shared catalog
+ *	  pg_database.  A worker stays connected only for its pass, a few
+ *	  milliseconds.  So trail never keeps DROP DATABASE or CREATE DATABASE
+ *	  ... TEMPLATE waiting, and connecting to a database without trail costs
+ *	  one short-lived process per interval.
+ *	- A worker that fails (a lock timeout, a database dropped meanwhile)
+ *	  just exits with its error logged; the launcher goes on with the next
+ *	  database, and the failed one is tried again next interval.
+ *	- The launcher is a static worker registered at startup, started once
+ *	  recovery is finished, and restarted after a crash.  SIGHUP reloads
+ *	  the settings; SIGTERM ends it promptly, exiting with status 1 so that
+ *	  the postmaster starts it again after bgw_restart_time unless the
+ *	  server is shutting down.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "partition.h"
+#include "trail.h"
+#include "worker.h"
+
+/* Seconds before the postmaster restarts a launcher that stopped */
+#define LAUNCHER_RESTART_TIME 10
+
+PGDLLEXPORT void trail_launcher_main(Datum main_arg);
+PGDLLEXPORT void trail_maintenance_main(Datum main_arg);
+
+/*
+ * Register the launcher with the postmaster; called from _PG_init while
+ * shared_preload_libraries are loaded.
+ */
+void
+trail_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = LAUNCHER_RESTART_TIME;
+	strcpy(worker.bgw_library_name, "trail");
+	strcpy(worker.bgw_function_name, "trail_launcher_main");
+	strcpy(worker.bgw_name, "trail launcher");
+	strcpy(worker.bgw_type, "trail launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Oids of the databases a worker can connect to, allocated in the caller's
+ * memory context.  Templates are skipped: they are copied, not used, and a
+ * connection would keep CREATE DATABASE ... TEMPLATE waiting.  So are
+ * databases left invalid by an interrupted DROP DATABASE.
+ */
+static List *
+list_databases(void)
+{
+	List	   *databases = NIL;
+	MemoryContext resultcxt = CurrentMemoryContext;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext oldcxt;
+
+		if (!db->datallowconn || db->datistemplate ||
+			database_is_invalid_form(db))
+			continue;
+
+		oldcxt = MemoryContextSwitchTo(resultcxt);
+		databases = lappend_oid(databases, db->oid);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(resultcxt);
+
+	return databases;
+}
+
+/*
+ * Run one database's pass in a worker of its own and wait until it exits.
+ * Returns false when no worker could be started.
+ */
+static bool
+run_database_worker(Oid dboid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strcpy(worker.bgw_library_name, "trail");
+	strcpy(worker.bgw_function_name, "trail_maintenance_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN,
+			 "trail maintenance for database %u", dboid);
+	strcpy(worker.bgw_type, "trail maintenance");
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("trail launcher could not start a maintenance worker for database %u",
+						dboid),
+				 errhint("Consider increasing the configuration parameter \"%s\".",
+						 "max_worker_processes")));
+		return false;
+	}
+
+	/*
+	 * Unlike WaitForBackgroundWorkerShutdown(), stop waiting when asked to
+	 * shut down, and take the worker along: its pass is one transaction, so
+	 * it is simply done again by the next launcher.
+	 */
+	while (GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED)
+	{
+		if (ShutdownRequestPending)
+		{
+			TerminateBackgroundWorker(handle);
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	pfree(handle);
+	return true;
+}
+
+/*
+ * One pass of the launcher: every database in turn.
+ */
+static void
+launch_pass(void)
+{
+	List	   *databases = list_databases();
+	ListCell   *lc;
+
+	foreach(lc, databases)
+	{
+		if (ShutdownRequestPending ||
+			!run_database_worker(lfirst_oid(lc)))
+			break;
+	}
+}
+
+/*
+ * Entry point of the launcher.
+ */
+void
+trail_launcher_main(Datum main_arg)
+{
+	MemoryContext pass_cxt;
+	TimestampTz next_pass = GetCurrentTimestamp();
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/* shared catalogs only: stay out of every database */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "trail launcher",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	while (!ShutdownRequestPending)
+	{
+		long		delay_ms;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/*
+		 * The latch is also set each time a worker starts or stops, so the
+		 * time of the next pass is kept rather than restarting the wait.
+		 */
+		delay_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+												   next_pass);
+		if (delay_ms <= 0)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(pass_cxt);
+
+			launch_pass();
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(pass_cxt);
+
+			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													trail_maintenance_interval * 1000L);
+			continue;
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	proc_exit(1);
+}
+
+/*
+ * Entry point of a per-database worker: one maintenance pass, then exit.
+ */
+void
+trail_maintenance_main(Datum main_arg)
+{
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* no user: the bootstrap superuser, whoever may have logins */
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg),
+											  InvalidOid, 0);
+	SetConfigOption("application_name", "trail maintenance",
+					PGC_USERSET, PGC_S_SESSION);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "trail maintenance pass");
+
+	/* does nothing where trail is not installed */
+	trail_maintain(GetCurrentTimestamp(), NULL, NULL);
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	proc_exit(0);
+}
