@@ -117,7 +117,7 @@ SELECT count(*) FROM trail.run_maintenance();
 CREATE FUNCTION trail.retention_start(as_of timestamptz DEFAULT now()) RETURNS timestamptz
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT as_of - pg_catalog.make_interval(mins => pg_catalog.current_setting('trail.retention_period')::pg_catalog.int4) $$;
+	AS $$ SELECT as_of - pg_catalog.current_setting('trail.retention_period')::pg_catalog.interval $$;
 
 COMMENT ON FUNCTION trail.retention_start(timestamptz) IS
 	'Oldest event time still within the retention period';
@@ -135,14 +135,18 @@ COMMENT ON VIEW trail.event_history IS
 ------------------------------------------------------------------------------
 -- LookupEvents (spec section e).
 ------------------------------------------------------------------------------
-CREATE FUNCTION trail.lookup_events(
-	attribute_key   text        DEFAULT NULL,
-	attribute_value text        DEFAULT NULL,
-	start_time      timestamptz DEFAULT NULL,
-	end_time        timestamptz DEFAULT NULL,
-	max_results     int         DEFAULT 50,
-	next_token      text        DEFAULT NULL,
-	event_category  text        DEFAULT NULL)
+-- The work is done by a PL/pgSQL function with prefixed parameter names:
+-- CloudTrail's API uses next_token both as a request parameter and in the
+-- response, which PL/pgSQL cannot name twice; trail.lookup_events below
+-- carries CloudTrail's names.
+CREATE FUNCTION trail._lookup_events(
+	p_attribute_key   text,
+	p_attribute_value text,
+	p_start_time      timestamptz,
+	p_end_time        timestamptz,
+	p_max_results     int,
+	p_next_token      text,
+	p_event_category  text)
 RETURNS TABLE (
 	event_id         uuid,
 	event_name       text,
@@ -160,63 +164,63 @@ AS $fn$
 DECLARE
 	keys constant text[] := ARRAY['EventId', 'EventName', 'ReadOnly', 'Username',
 		'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId'];
-	v_start   timestamptz := coalesce(start_time, trail.retention_start());
-	v_end     timestamptz := coalesce(end_time, pg_catalog.now());
+	v_start   timestamptz := coalesce(p_start_time, trail.retention_start());
+	v_end     timestamptz := coalesce(p_end_time, pg_catalog.now());
 	v_cat     text;
 	v_filter  text;
-	v_value   text := attribute_value;
+	v_value   text := p_attribute_value;
 	v_fp      text;
 	v_after_t timestamptz;
 	v_after_i uuid;
 	v_parts   text[];
 BEGIN
 	-- Validate everything before reading anything (CloudTrail's exceptions).
-	IF attribute_key IS NULL AND attribute_value IS NOT NULL THEN
+	IF p_attribute_key IS NULL AND p_attribute_value IS NOT NULL THEN
 		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute_value given without attribute_key'
 			USING ERRCODE = '22023',
 			      HINT = 'Valid attribute keys: ' || array_to_string(keys, ', ');
 	END IF;
-	IF attribute_key IS NOT NULL AND NOT attribute_key = ANY (keys) THEN
-		RAISE EXCEPTION 'InvalidLookupAttributesException: unknown attribute key "%"', attribute_key
+	IF p_attribute_key IS NOT NULL AND NOT p_attribute_key = ANY (keys) THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: unknown attribute key "%"', p_attribute_key
 			USING ERRCODE = '22023',
 			      HINT = 'Valid attribute keys: ' || array_to_string(keys, ', ');
 	END IF;
-	IF attribute_key IS NOT NULL AND attribute_value IS NULL THEN
-		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute key "%" needs a value', attribute_key
+	IF p_attribute_key IS NOT NULL AND p_attribute_value IS NULL THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute key "%" needs a value', p_attribute_key
 			USING ERRCODE = '22023';
 	END IF;
-	IF attribute_key = 'ReadOnly' AND attribute_value NOT IN ('true', 'false') THEN
-		RAISE EXCEPTION 'InvalidLookupAttributesException: ReadOnly must be "true" or "false", not "%"', attribute_value
+	IF p_attribute_key = 'ReadOnly' AND p_attribute_value NOT IN ('true', 'false') THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: ReadOnly must be "true" or "false", not "%"', p_attribute_value
 			USING ERRCODE = '22023';
 	END IF;
-	IF max_results IS NULL OR max_results < 1 OR max_results > 50 THEN
+	IF p_max_results IS NULL OR p_max_results < 1 OR p_max_results > 50 THEN
 		RAISE EXCEPTION 'InvalidMaxResultsException: max_results must be between 1 and 50, not %',
-			coalesce(max_results::text, 'NULL')
+			coalesce(p_max_results::text, 'NULL')
 			USING ERRCODE = '22023';
 	END IF;
 	IF v_start > v_end THEN
 		RAISE EXCEPTION 'InvalidTimeRangeException: start_time % is after end_time %', v_start, v_end
 			USING ERRCODE = '22023';
 	END IF;
-	IF event_category IS NULL THEN
+	IF p_event_category IS NULL THEN
 		v_cat := 'Management';
-	ELSIF event_category = 'insight' THEN
+	ELSIF p_event_category = 'insight' THEN
 		v_cat := 'Insight';
-		IF attribute_key IS NOT NULL AND attribute_key NOT IN ('EventId', 'EventName', 'EventSource') THEN
+		IF p_attribute_key IS NOT NULL AND p_attribute_key NOT IN ('EventId', 'EventName', 'EventSource') THEN
 			RAISE EXCEPTION 'InvalidLookupAttributesException: insight lookups accept only EventId, EventName and EventSource'
 				USING ERRCODE = '22023';
 		END IF;
 	ELSE
-		RAISE EXCEPTION 'InvalidEventCategoryException: event_category must be NULL or "insight", not "%"', event_category
+		RAISE EXCEPTION 'InvalidEventCategoryException: event_category must be NULL or "insight", not "%"', p_event_category
 			USING ERRCODE = '22023';
 	END IF;
 
 	-- A token is bound to the exact request it continues (CloudTrail requires
 	-- the other parameters to be identical) and to the last row it returned.
-	v_fp := md5(concat_ws('|', attribute_key, attribute_value, start_time, end_time, v_cat));
-	IF next_token IS NOT NULL THEN
+	v_fp := md5(concat_ws('|', p_attribute_key, p_attribute_value, p_start_time, p_end_time, v_cat));
+	IF p_next_token IS NOT NULL THEN
 		BEGIN
-			v_parts := string_to_array(convert_from(decode(next_token, 'base64'), 'UTF8'), '|');
+			v_parts := string_to_array(convert_from(decode(p_next_token, 'base64'), 'UTF8'), '|');
 			IF array_length(v_parts, 1) <> 4 OR v_parts[1] <> 'v1' THEN
 				RAISE EXCEPTION 'malformed';
 			END IF;
@@ -234,11 +238,11 @@ BEGIN
 	END IF;
 
 	-- CloudTrail answers an EventId that cannot exist with no events, not an error.
-	IF attribute_key = 'EventId' AND attribute_value !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
+	IF p_attribute_key = 'EventId' AND p_attribute_value !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
 		RETURN;
 	END IF;
 
-	v_filter := CASE attribute_key
+	v_filter := CASE p_attribute_key
 		WHEN 'EventId'      THEN 'AND e.event_id = $3::uuid'
 		WHEN 'EventName'    THEN 'AND e.event_name = $3'
 		WHEN 'ReadOnly'     THEN 'AND e.read_only = $3::boolean'
@@ -279,9 +283,32 @@ BEGIN
 		  ORDER BY p.n',
 		v_filter,
 		CASE WHEN v_after_t IS NOT NULL THEN 'AND (e.event_time, e.event_id) < ($6, $7)' ELSE '' END)
-		USING v_start, v_end, v_value, v_cat, max_results, v_after_t, v_after_i, v_fp;
+		USING v_start, v_end, v_value, v_cat, p_max_results, v_after_t, v_after_i, v_fp;
 END
 $fn$;
+
+CREATE FUNCTION trail.lookup_events(
+	attribute_key   text        DEFAULT NULL,
+	attribute_value text        DEFAULT NULL,
+	start_time      timestamptz DEFAULT NULL,
+	end_time        timestamptz DEFAULT NULL,
+	max_results     int         DEFAULT 50,
+	next_token      text        DEFAULT NULL,
+	event_category  text        DEFAULT NULL)
+RETURNS TABLE (
+	event_id         uuid,
+	event_name       text,
+	read_only        boolean,
+	access_key_id    text,
+	event_time       timestamptz,
+	event_source     text,
+	username         text,
+	resources        jsonb,
+	cloudtrail_event jsonb,
+	next_token       text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM trail._lookup_events($1, $2, $3, $4, $5, $6, $7) $$;
 
 COMMENT ON FUNCTION trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text) IS
 	'CloudTrail LookupEvents: management (or insight) events, newest first, 50 per page at most';
@@ -305,6 +332,7 @@ GRANT USAGE ON SCHEMA trail TO trail_reader;
 GRANT SELECT ON trail.events, trail.event_history TO trail_reader;
 GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
+	trail._lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail.cloudtrail_record(trail.events),
 	trail.retention_start(timestamptz)
 	TO trail_reader;

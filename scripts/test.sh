@@ -178,14 +178,16 @@ if compgen -G "$ROOT/test/system/*.pl" >/dev/null; then
 	# Copied so that the server user can read them; the clone stays ours.
 	cp -r "$ROOT/test/system" "$W/system"
 	mkdir -p "$W/tap"
+	as_server_cmd=()
 	if [[ $EUID -eq 0 ]]; then
 		chown -R postgres: "$W/system" "$W/tap"
+		as_server_cmd=(runuser -u postgres --)
 	fi
 	for file in "$W"/system/*.pl; do
 		name=$(basename "$file" .pl)
 		log="$LOGDIR/system-$name.log"
 		rc=0
-		(cd "$W/system" && run_logged "$log" as_server env \
+		(cd "$W/system" && run_logged "$log" "${as_server_cmd[@]}" env \
 			PATH="$PG_BIN:$PATH" \
 			TESTDIR="$W/tap" \
 			PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \

@@ -45,6 +45,7 @@
 
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -348,6 +349,18 @@ create_partition(DateADT day)
 					 " CONSTRAINT %s_bounds CHECK (event_time >= %s AND event_time < %s))",
 					 relname, relname, from, to),
 			0, NULL);
+
+	/*
+	 * A partition is data, not part of an extension's definition.  One made
+	 * while an extension script runs (trail's own calls run_maintenance())
+	 * would become a member of that extension, which could then never drop
+	 * it; take it out, so that every day is treated alike.
+	 */
+	if (creating_extension)
+		run_sql(psprintf("ALTER EXTENSION %s DROP TABLE trail.%s",
+						 quote_identifier(get_extension_name(CurrentExtensionObject)),
+						 relname),
+				0, NULL);
 	moved = run_sql(psprintf("WITH moved AS (DELETE FROM trail.events_default"
 							 " WHERE event_time >= $1 AND event_time < $2 RETURNING *)"
 							 " INSERT INTO trail.%s SELECT * FROM moved",
