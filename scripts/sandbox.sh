@@ -129,8 +129,18 @@ sandbox_start() {
 		say "creating database $DB"
 		"$PG_BIN/createdb" "$DB"
 	fi
+	# The extension's SQL changes without a version bump while trail is being
+	# developed: when it differs from what this sandbox installed, reinstall.
+	local sql_sum stamp="$SANDBOX/trail-sql.sha256"
+	sql_sum=$(cat "$ROOT"/trail--*.sql | sha256sum | cut -d' ' -f1)
+	if [[ -f $stamp && $(cat "$stamp") != "$sql_sum" ]]; then
+		say "trail's SQL changed since the sandbox installed it: reinstalling the extension (its events are dropped)"
+		"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" -c 'SET client_min_messages = warning' \
+			-c 'DROP EXTENSION IF EXISTS trail CASCADE'
+	fi
 	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" -c 'SET client_min_messages = warning' \
 		-c 'CREATE EXTENSION IF NOT EXISTS trail'
+	echo "$sql_sum" >"$stamp"
 	say "trail $("$PSQL" -X -A -t -d "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'trail'") is installed in database $DB"
 
 	sandbox_demo

@@ -297,17 +297,27 @@ add_resource(CaptureFrame *frame, const char *object_type, const char *identity)
 }
 
 /*
- * Add a role named by a RoleSpec (CURRENT_USER and friends resolved).
+ * The name a RoleSpec stands for: as written (the role may be gone, after
+ * DROP ROLE), CURRENT_USER and friends resolved, or PUBLIC.
+ */
+static const char *
+role_spec_name(RoleSpec *spec)
+{
+	if (spec->roletype == ROLESPEC_PUBLIC)
+		return "PUBLIC";
+	if (spec->roletype == ROLESPEC_CSTRING)
+		return spec->rolename;
+	return get_rolespec_name(spec);
+}
+
+/*
+ * Add a role named by a RoleSpec (PUBLIC is not a role).
  */
 static void
 add_role_spec(CaptureFrame *frame, RoleSpec *spec)
 {
-	if (spec == NULL || spec->roletype == ROLESPEC_PUBLIC)
-		return;
-	if (spec->roletype == ROLESPEC_CSTRING)
-		add_resource(frame, "role", spec->rolename);
-	else
-		add_resource(frame, "role", get_rolespec_name(spec));
+	if (spec != NULL && spec->roletype != ROLESPEC_PUBLIC)
+		add_resource(frame, "role", role_spec_name(spec));
 }
 
 /*
@@ -561,24 +571,22 @@ append_option_value(StringInfo buf, DefElem *def)
 	else if (IsA(arg, TypeName))
 		escape_json(buf, TypeNameToString((TypeName *) arg));
 	else if (IsA(arg, RoleSpec))
-		escape_json(buf, get_rolespec_name((RoleSpec *) arg));
+		escape_json(buf, role_spec_name((RoleSpec *) arg));
 	else if (IsA(arg, List))
 	{
 		ListCell   *lc;
-		bool		first = true;
 
 		appendStringInfoChar(buf, '[');
 		foreach(lc, (List *) arg)
 		{
 			Node	   *item = lfirst(lc);
 
-			if (!first)
+			if (foreach_current_index(lc) > 0)
 				appendStringInfoChar(buf, ',');
-			first = false;
 			if (IsA(item, String))
 				escape_json(buf, strVal(item));
 			else if (IsA(item, RoleSpec))
-				escape_json(buf, get_rolespec_name((RoleSpec *) item));
+				escape_json(buf, role_spec_name((RoleSpec *) item));
 			else
 				escape_json(buf, nodeToString(item));
 		}
@@ -595,7 +603,6 @@ static void
 append_options(StringInfo buf, const char *key, List *options)
 {
 	ListCell   *lc;
-	bool		first = true;
 
 	if (options == NIL)
 		return;
@@ -604,9 +611,8 @@ append_options(StringInfo buf, const char *key, List *options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
-		if (!first)
+		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(buf, ',');
-		first = false;
 		escape_json(buf, def->defname);
 		appendStringInfoChar(buf, ':');
 		append_option_value(buf, def);
@@ -631,19 +637,13 @@ static void
 append_roles(StringInfo buf, const char *key, List *roles)
 {
 	ListCell   *lc;
-	bool		first = true;
 
 	appendStringInfo(buf, ",\"%s\":[", key);
 	foreach(lc, roles)
 	{
-		RoleSpec   *spec = lfirst_node(RoleSpec, lc);
-
-		if (!first)
+		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(buf, ',');
-		first = false;
-		escape_json(buf, spec->roletype == ROLESPEC_PUBLIC ? "PUBLIC" :
-					spec->roletype == ROLESPEC_CSTRING ? spec->rolename :
-					get_rolespec_name(spec));
+		escape_json(buf, role_spec_name(lfirst_node(RoleSpec, lc)));
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -683,7 +683,7 @@ append_command_parameters(StringInfo buf, Node *parsetree)
 								 stmt->admin_opt ? "true" : "false");
 				foreach(lc, stmt->granted_roles)
 				{
-					if (lc != list_head(stmt->granted_roles))
+					if (foreach_current_index(lc) > 0)
 						appendStringInfoChar(buf, ',');
 					escape_json(buf, lfirst_node(AccessPriv, lc)->priv_name);
 				}
@@ -704,7 +704,7 @@ append_command_parameters(StringInfo buf, Node *parsetree)
 				{
 					AccessPriv *priv = lfirst_node(AccessPriv, lc);
 
-					if (lc != list_head(stmt->privileges))
+					if (foreach_current_index(lc) > 0)
 						appendStringInfoChar(buf, ',');
 					escape_json(buf, priv->priv_name ? priv->priv_name : "ALL");
 				}

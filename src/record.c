@@ -318,29 +318,40 @@ column(RecordRow *row, RecordColumn c, bool *isnull)
 	return heap_getattr(&row->tuple, column_attnums[c], row->tupdesc, isnull);
 }
 
-/*
- * Write a text column as a JSON member: null when NULL, or left out
- * entirely when the field is optional.
- */
-static void
-text_member(StringInfo buf, RecordRow *row, RecordColumn c,
-			const char *key, bool optional)
-{
-	bool		isnull;
-	Datum		d = column(row, c, &isnull);
+/* writes one non-NULL column value as JSON; key is the member's name */
+typedef void (*ValueWriter) (StringInfo buf, Datum value, const char *key);
 
-	if (isnull && optional)
-		return;
-	appendStringInfo(buf, ",\"%s\":", key);
-	trail_json_string(buf, isnull ? NULL : TextDatumGetCString(d));
+static void
+write_text(StringInfo buf, Datum value, const char *key)
+{
+	escape_json(buf, TextDatumGetCString(value));
+}
+
+static void
+write_jsonb(StringInfo buf, Datum value, const char *key)
+{
+	emit_container(buf, &DatumGetJsonbP(value)->root, key);
+}
+
+static void
+write_bool(StringInfo buf, Datum value, const char *key)
+{
+	appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
+}
+
+static void
+write_uuid(StringInfo buf, Datum value, const char *key)
+{
+	escape_json(buf, DatumGetCString(DirectFunctionCall1(uuid_out, value)));
 }
 
 /*
- * Write a jsonb column as a JSON member (see text_member).
+ * Write a column as a JSON member: null when NULL, or left out entirely
+ * when the field is optional (CloudTrail omits absent optional fields).
  */
 static void
-jsonb_member(StringInfo buf, RecordRow *row, RecordColumn c,
-			 const char *key, bool optional)
+member(StringInfo buf, RecordRow *row, RecordColumn c, const char *key,
+	   bool optional, ValueWriter write)
 {
 	bool		isnull;
 	Datum		d = column(row, c, &isnull);
@@ -351,37 +362,7 @@ jsonb_member(StringInfo buf, RecordRow *row, RecordColumn c,
 	if (isnull)
 		appendStringInfoString(buf, "null");
 	else
-		emit_container(buf, &DatumGetJsonbP(d)->root, key);
-}
-
-/*
- * Write a boolean column as a JSON member; left out when NULL.
- */
-static void
-bool_member(StringInfo buf, RecordRow *row, RecordColumn c, const char *key)
-{
-	bool		isnull;
-	Datum		d = column(row, c, &isnull);
-
-	if (!isnull)
-		appendStringInfo(buf, ",\"%s\":%s", key, DatumGetBool(d) ? "true" : "false");
-}
-
-/*
- * Write a uuid column as a JSON member (see text_member).
- */
-static void
-uuid_member(StringInfo buf, RecordRow *row, RecordColumn c,
-			const char *key, bool optional)
-{
-	bool		isnull;
-	Datum		d = column(row, c, &isnull);
-
-	if (isnull && optional)
-		return;
-	appendStringInfo(buf, ",\"%s\":", key);
-	trail_json_string(buf, isnull ? NULL :
-					  DatumGetCString(DirectFunctionCall1(uuid_out, d)));
+		write(buf, d, key);
 }
 
 void
@@ -416,42 +397,42 @@ trail_render_record(HeapTupleHeader rec, StringInfo buf)
 		d = column(&row, COL_EVENT_TIME, &isnull);
 		appendStringInfoString(buf, ",\"eventTime\":");
 		trail_json_time(buf, DatumGetTimestampTz(d));
-		text_member(buf, &row, COL_REGION, "awsRegion", false);
-		uuid_member(buf, &row, COL_EVENT_ID, "eventID", false);
-		text_member(buf, &row, COL_EVENT_TYPE, "eventType", false);
-		text_member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false);
-		uuid_member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", false);
-		jsonb_member(buf, &row, COL_INSIGHT_DETAILS, "insightDetails", false);
+		member(buf, &row, COL_REGION, "awsRegion", false, write_text);
+		member(buf, &row, COL_EVENT_ID, "eventID", false, write_uuid);
+		member(buf, &row, COL_EVENT_TYPE, "eventType", false, write_text);
+		member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false, write_text);
+		member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", false, write_uuid);
+		member(buf, &row, COL_INSIGHT_DETAILS, "insightDetails", false, write_jsonb);
 	}
 	else
 	{
-		jsonb_member(buf, &row, COL_USER_IDENTITY, "userIdentity", false);
+		member(buf, &row, COL_USER_IDENTITY, "userIdentity", false, write_jsonb);
 		d = column(&row, COL_EVENT_TIME, &isnull);
 		appendStringInfoString(buf, ",\"eventTime\":");
 		trail_json_time(buf, DatumGetTimestampTz(d));
-		text_member(buf, &row, COL_EVENT_SOURCE, "eventSource", false);
-		text_member(buf, &row, COL_EVENT_NAME, "eventName", false);
-		text_member(buf, &row, COL_REGION, "awsRegion", false);
-		text_member(buf, &row, COL_SOURCE_IP_ADDRESS, "sourceIPAddress", false);
-		text_member(buf, &row, COL_USER_AGENT, "userAgent", true);
-		text_member(buf, &row, COL_ERROR_CODE, "errorCode", true);
-		text_member(buf, &row, COL_ERROR_MESSAGE, "errorMessage", true);
-		jsonb_member(buf, &row, COL_REQUEST_PARAMETERS, "requestParameters", false);
-		jsonb_member(buf, &row, COL_RESPONSE_ELEMENTS, "responseElements", false);
-		jsonb_member(buf, &row, COL_ADDITIONAL_EVENT_DATA, "additionalEventData", true);
-		text_member(buf, &row, COL_REQUEST_ID, "requestID", false);
-		uuid_member(buf, &row, COL_EVENT_ID, "eventID", false);
-		bool_member(buf, &row, COL_READ_ONLY, "readOnly");
-		jsonb_member(buf, &row, COL_RESOURCES, "resources", true);
-		text_member(buf, &row, COL_EVENT_TYPE, "eventType", false);
-		bool_member(buf, &row, COL_MANAGEMENT_EVENT, "managementEvent");
-		text_member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false);
-		uuid_member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", true);
+		member(buf, &row, COL_EVENT_SOURCE, "eventSource", false, write_text);
+		member(buf, &row, COL_EVENT_NAME, "eventName", false, write_text);
+		member(buf, &row, COL_REGION, "awsRegion", false, write_text);
+		member(buf, &row, COL_SOURCE_IP_ADDRESS, "sourceIPAddress", false, write_text);
+		member(buf, &row, COL_USER_AGENT, "userAgent", true, write_text);
+		member(buf, &row, COL_ERROR_CODE, "errorCode", true, write_text);
+		member(buf, &row, COL_ERROR_MESSAGE, "errorMessage", true, write_text);
+		member(buf, &row, COL_REQUEST_PARAMETERS, "requestParameters", false, write_jsonb);
+		member(buf, &row, COL_RESPONSE_ELEMENTS, "responseElements", false, write_jsonb);
+		member(buf, &row, COL_ADDITIONAL_EVENT_DATA, "additionalEventData", true, write_jsonb);
+		member(buf, &row, COL_REQUEST_ID, "requestID", false, write_text);
+		member(buf, &row, COL_EVENT_ID, "eventID", false, write_uuid);
+		member(buf, &row, COL_READ_ONLY, "readOnly", true, write_bool);
+		member(buf, &row, COL_RESOURCES, "resources", true, write_jsonb);
+		member(buf, &row, COL_EVENT_TYPE, "eventType", false, write_text);
+		member(buf, &row, COL_MANAGEMENT_EVENT, "managementEvent", true, write_bool);
+		member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false, write_text);
+		member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", true, write_uuid);
 	}
 	appendStringInfoString(buf, ",\"eventCategory\":");
 	trail_json_string(buf, category);
 	if (strcmp(category, "Insight") != 0)
-		jsonb_member(buf, &row, COL_TLS_DETAILS, "tlsDetails", true);
+		member(buf, &row, COL_TLS_DETAILS, "tlsDetails", true, write_jsonb);
 	appendStringInfoChar(buf, '}');
 
 	ReleaseTupleDesc(row.tupdesc);

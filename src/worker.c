@@ -201,7 +201,7 @@ void
 trail_launcher_main(Datum main_arg)
 {
 	MemoryContext pass_cxt;
-	TimestampTz next_pass = GetCurrentTimestamp();
+	TimestampTz last_pass = 0;	/* long ago: the first pass runs at once */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -215,6 +215,7 @@ trail_launcher_main(Datum main_arg)
 
 	while (!ShutdownRequestPending)
 	{
+		TimestampTz next_pass;
 		long		delay_ms;
 
 		if (ConfigReloadPending)
@@ -225,20 +226,21 @@ trail_launcher_main(Datum main_arg)
 
 		/*
 		 * The latch is also set each time a worker starts or stops, so the
-		 * time of the next pass is kept rather than restarting the wait.
+		 * wait is measured from the last pass, not restarted; measuring it
+		 * anew each time also applies a reloaded interval at once.
 		 */
+		next_pass = TimestampTzPlusMilliseconds(last_pass,
+												trail_maintenance_interval * 1000L);
 		delay_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 												   next_pass);
 		if (delay_ms <= 0)
 		{
 			MemoryContext oldcxt = MemoryContextSwitchTo(pass_cxt);
 
+			last_pass = GetCurrentTimestamp();
 			launch_pass();
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(pass_cxt);
-
-			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													trail_maintenance_interval * 1000L);
 			continue;
 		}
 
