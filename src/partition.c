@@ -81,7 +81,7 @@ typedef enum MaintenanceKind
 typedef struct MaintenanceAction
 {
 	MaintenanceKind kind;
-	DateADT		day;			/* the partition's UTC day (not for purges) */
+	DateADT		day;			/* the partition's UTC day (not purges) */
 	const char *reason;			/* why it was created or dropped */
 	int64		rows;			/* rows moved in, dropped, or purged */
 } MaintenanceAction;
@@ -271,9 +271,12 @@ add_action(MaintenancePass *pass, MaintenanceKind kind, DateADT day,
 static DateADT *
 existing_days(MaintenancePass *pass, int *ndays)
 {
-	List	   *children = find_inheritance_children(pass->events_relid, NoLock);
-	DateADT    *days = palloc(sizeof(DateADT) * (list_length(children) + 1));
+	List	   *children;
+	DateADT    *days;
 	ListCell   *lc;
+
+	children = find_inheritance_children(pass->events_relid, NoLock);
+	days = palloc(sizeof(DateADT) * list_length(children));
 
 	*ndays = 0;
 	foreach(lc, children)
@@ -357,10 +360,14 @@ create_partition(DateADT day)
 	 * it; take it out, so that every day is treated alike.
 	 */
 	if (creating_extension)
+	{
+		char	   *extname = get_extension_name(CurrentExtensionObject);
+
 		run_sql(psprintf("ALTER EXTENSION %s DROP TABLE trail.%s",
-						 quote_identifier(get_extension_name(CurrentExtensionObject)),
-						 relname),
+						 quote_identifier(extname), relname),
 				0, NULL);
+	}
+
 	moved = run_sql(psprintf("WITH moved AS (DELETE FROM trail.events_default"
 							 " WHERE event_time >= $1 AND event_time < $2 RETURNING *)"
 							 " INSERT INTO trail.%s SELECT * FROM moved",
@@ -491,7 +498,8 @@ record_action(const MaintenancePass *pass, const MaintenanceAction *action,
 	else
 	{
 		ev.event_source = "ddl.postgresql";
-		ev.event_name = action->kind == MAINT_CREATED ? "CreateTable" : "DropTable";
+		ev.event_name = action->kind == MAINT_CREATED ?
+			"CreateTable" : "DropTable";
 		appendStringInfoString(&params, ",\"from\":");
 		trail_json_time(&params, day_start(action->day));
 		appendStringInfoString(&params, ",\"to\":");
@@ -559,7 +567,8 @@ trail_maintain(TimestampTz as_of, Tuplestorestate *report,
 				 errmsg("maintenance needs a finite point in time")));
 
 	pass.as_of = as_of;
-	pass.retention_start = as_of - (int64) trail_retention_period * USECS_PER_MINUTE;
+	pass.retention_start = as_of -
+		(int64) trail_retention_period * USECS_PER_MINUTE;
 	pass.events_relid = cat->events_relid;
 	pass.namespace_oid = cat->namespace_oid;
 	pass.result_cxt = CurrentMemoryContext;

@@ -37,6 +37,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -244,7 +245,8 @@ trail_launcher_main(Datum main_arg)
 			continue;
 		}
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 delay_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
@@ -253,11 +255,23 @@ trail_launcher_main(Datum main_arg)
 }
 
 /*
+ * Error context of a per-database worker: the log line prefix often does not
+ * say which database a failed pass was for.
+ */
+static void
+maintenance_error_context(void *arg)
+{
+	errcontext("trail maintenance of database \"%s\"", (const char *) arg);
+}
+
+/*
  * Entry point of a per-database worker: one maintenance pass, then exit.
  */
 void
 trail_maintenance_main(Datum main_arg)
 {
+	ErrorContextCallback errcallback;
+
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
@@ -272,8 +286,15 @@ trail_maintenance_main(Datum main_arg)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "trail maintenance pass");
 
+	errcallback.callback = maintenance_error_context;
+	errcallback.arg = get_database_name(MyDatabaseId);
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
 	/* does nothing where trail is not installed */
 	trail_maintain(GetCurrentTimestamp(), NULL, NULL);
+
+	error_context_stack = errcallback.previous;
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();

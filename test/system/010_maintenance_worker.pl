@@ -56,6 +56,11 @@ sub launcher_pid
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'trail launcher'");
 }
 
+# Day names are computed once, up front: do not start just before UTC
+# midnight (Unix time counts UTC days of exactly 86400 seconds).
+my $to_midnight = 86400 - time() % 86400;
+sleep($to_midnight + 1) if $to_midnight < 90;
+
 my $today = day_relname(0);
 
 ###########################################################################
