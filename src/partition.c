@@ -354,19 +354,13 @@ create_partition(DateADT day)
 			0, NULL);
 
 	/*
-	 * A partition is data, not part of an extension's definition.  One made
-	 * while an extension script runs (trail's own calls run_maintenance())
-	 * would become a member of that extension, which could then never drop
-	 * it; take it out, so that every day is treated alike.
+	 * Every day belongs to the extension, like the partitions its script
+	 * makes: pg_dump then dumps CREATE EXTENSION trail and no partition that
+	 * a restore would clash with (events are not dumped; see README).
 	 */
-	if (creating_extension)
-	{
-		char	   *extname = get_extension_name(CurrentExtensionObject);
-
-		run_sql(psprintf("ALTER EXTENSION %s DROP TABLE trail.%s",
-						 quote_identifier(extname), relname),
+	if (!creating_extension)
+		run_sql(psprintf("ALTER EXTENSION trail ADD TABLE trail.%s", relname),
 				0, NULL);
-	}
 
 	moved = run_sql(psprintf("WITH moved AS (DELETE FROM trail.events_default"
 							 " WHERE event_time >= $1 AND event_time < $2 RETURNING *)"
@@ -402,6 +396,8 @@ drop_partition(DateADT day)
 			0, NULL);
 	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
+	run_sql(psprintf("ALTER EXTENSION trail DROP TABLE trail.%s", relname),
+			0, NULL);
 	run_sql(psprintf("DROP TABLE trail.%s", relname), 0, NULL);
 	return rows;
 }
