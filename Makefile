@@ -12,7 +12,7 @@ DATA = $(wildcard trail--*.sql)
 
 # pg_regress suites (sql/*.sql, expected/*.out); run by scripts/test.sh
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
-REGRESS_OPTS = --inputdir=. --dbname=trail_regress
+REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -23,6 +23,9 @@ SHLIB_LINK = -lcrypto -lz
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# resource ARNs name the database: give the regression database a stable name
+CONTRIB_TESTDB = trail_regress
 
 .PHONY: bootstrap sandbox sandbox-stop test bench
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/cluster.sh: helpers to run a private PostgreSQL 15 cluster for trail.
 #
 # A bash library: source it, do not run it.  Used by scripts/sandbox.sh (the
