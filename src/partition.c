@@ -453,6 +453,16 @@ maintain_partitions(MaintenancePass *pass)
 					 1, &pass->retention_start);
 	if (purged > 0)
 		add_action(pass, MAINT_PURGED, 0, "retention", (int64) purged);
+
+	/*
+	 * The resource lookup index loses its entries with the days they point
+	 * to: before the first day still kept.
+	 */
+	{
+		TimestampTz kept = day_start(utc_day(pass->retention_start));
+
+		run_sql("DELETE FROM trail.event_resources WHERE event_time < $1", 1, &kept);
+	}
 }
 
 /*

@@ -34,7 +34,12 @@
 
 static SPIPlanPtr insert_plan = NULL;
 
+/*
+ * One statement writes the event and its entries in the lookup index of
+ * resources (ResourceType and ResourceName, each distinct value once).
+ */
 static const char *const insert_sql =
+"WITH ev AS ("
 "INSERT INTO trail.events (event_time, event_id, event_version, event_category,"
 " event_type, event_source, event_name, read_only, management_event, region,"
 " recipient_account_id, user_identity, user_name, access_key_id,"
@@ -42,7 +47,14 @@ static const char *const insert_sql =
 " request_parameters, response_elements, additional_event_data, resources,"
 " error_code, error_message, is_global)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+" RETURNING event_time, event_id, event_category, resources)"
+" INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
+" SELECT DISTINCT k.key, k.value, ev.event_time, ev.event_id"
+"   FROM ev, pg_catalog.jsonb_array_elements(ev.resources) r,"
+"        LATERAL (VALUES ('ResourceType', r OPERATOR(pg_catalog.->>) 'type'),"
+"                        ('ResourceName', r OPERATOR(pg_catalog.->>) 'name')) k(key, value)"
+"  WHERE k.value IS NOT NULL AND ev.event_category OPERATOR(pg_catalog.<>) 'Data'";
 
 static const Oid insert_types[STORE_NARGS] = {
 	TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID,
@@ -144,7 +156,7 @@ trail_store_event(const TrailEvent *ev)
 			insert_plan = plan;
 		}
 		rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
+		if (rc != SPI_OK_INSERT && rc != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "trail: could not store an event: %s",
 				 SPI_result_code_string(rc));
 		SPI_finish();
