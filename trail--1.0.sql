@@ -320,14 +320,18 @@ BEGIN
 
 	-- A token is bound to the exact request it continues (CloudTrail requires
 	-- the other parameters to be identical) and to the last row it returned.
-	v_fp := md5(concat_ws('|', p_attribute_key, p_attribute_value, p_start_time, p_end_time, v_cat));
+	-- Times enter tokens as epoch microseconds: text forms would depend on
+	-- the session's DateStyle and TimeZone.
+	v_fp := md5(concat_ws('|', p_attribute_key, p_attribute_value,
+		(extract(epoch FROM p_start_time) * 1000000)::bigint,
+		(extract(epoch FROM p_end_time) * 1000000)::bigint, v_cat));
 	IF p_next_token IS NOT NULL THEN
 		BEGIN
 			v_parts := string_to_array(convert_from(decode(p_next_token, 'base64'), 'UTF8'), '|');
 			IF array_length(v_parts, 1) <> 4 OR v_parts[1] <> 'v1' THEN
 				RAISE EXCEPTION 'malformed';
 			END IF;
-			v_after_t := (v_parts[2] || '+00')::timestamptz;
+			v_after_t := timestamptz '1970-01-01 00:00:00+00' + (v_parts[2] || ' microseconds')::interval;
 			v_after_i := v_parts[3]::uuid;
 		EXCEPTION WHEN OTHERS THEN
 			RAISE EXCEPTION 'InvalidNextTokenException: next_token is malformed'
@@ -355,7 +359,7 @@ BEGIN
 		                          p_max_results + 1, v_after_t, v_after_i) r),
 	     tok AS (
 		SELECT replace(encode(convert_to(concat_ws('|', 'v1',
-		           ((p.ev).event_time AT TIME ZONE 'UTC')::text, (p.ev).event_id, v_fp), 'UTF8'),
+		           (extract(epoch FROM (p.ev).event_time) * 1000000)::bigint, (p.ev).event_id, v_fp), 'UTF8'),
 		           'base64'), E'\n', '') AS t
 		  FROM page p
 		 WHERE p.n = p_max_results AND EXISTS (SELECT 1 FROM page q WHERE q.n = p_max_results + 1))

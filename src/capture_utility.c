@@ -237,7 +237,7 @@ camel_case(const char *words)
 	initStringInfo(&buf);
 	for (p = words; *p; p++)
 	{
-		if (*p == ' ' || *p == '_')
+		if (*p == ' ' || *p == '_' || *p == '-')
 		{
 			upper = true;
 			continue;
@@ -462,6 +462,36 @@ add_parse_tree_resources(CaptureFrame *frame, Node *parsetree)
 		case T_GrantStmt:
 			add_grant_objects(frame, (GrantStmt *) parsetree);
 			break;
+		case T_AlterDefaultPrivilegesStmt:
+			{
+				AlterDefaultPrivilegesStmt *stmt = (AlterDefaultPrivilegesStmt *) parsetree;
+
+				foreach(lc, stmt->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+					ListCell   *item;
+
+					foreach(item, (List *) opt->arg)
+					{
+						if (strcmp(opt->defname, "schemas") == 0)
+							add_resource(frame, "schema", quote_identifier(strVal(lfirst(item))));
+						else if (strcmp(opt->defname, "roles") == 0)
+							add_role_spec(frame, lfirst_node(RoleSpec, item));
+					}
+				}
+				foreach(lc, stmt->action->grantees)
+					add_role_spec(frame, lfirst_node(RoleSpec, lc));
+			}
+			break;
+		case T_DropOwnedStmt:
+			foreach(lc, ((DropOwnedStmt *) parsetree)->roles)
+				add_role_spec(frame, lfirst_node(RoleSpec, lc));
+			break;
+		case T_ReassignOwnedStmt:
+			foreach(lc, ((ReassignOwnedStmt *) parsetree)->roles)
+				add_role_spec(frame, lfirst_node(RoleSpec, lc));
+			add_role_spec(frame, ((ReassignOwnedStmt *) parsetree)->newrole);
+			break;
 		case T_CreatedbStmt:
 			add_resource(frame, "database", ((CreatedbStmt *) parsetree)->dbname);
 			break;
@@ -649,6 +679,31 @@ append_roles(StringInfo buf, const char *key, List *roles)
 }
 
 /*
+ * Append what a GRANT or REVOKE (or a default-privileges one) gives to whom.
+ */
+static void
+append_grant_parameters(StringInfo buf, GrantStmt *stmt)
+{
+	ListCell   *lc;
+
+	appendStringInfo(buf, ",\"isGrant\":%s,\"withGrantOption\":%s,\"privileges\":[",
+					 stmt->is_grant ? "true" : "false",
+					 stmt->grant_option ? "true" : "false");
+	if (stmt->privileges == NIL)
+		escape_json(buf, "ALL");
+	foreach(lc, stmt->privileges)
+	{
+		AccessPriv *priv = lfirst_node(AccessPriv, lc);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, priv->priv_name ? priv->priv_name : "ALL");
+	}
+	appendStringInfoChar(buf, ']');
+	append_roles(buf, "grantees", stmt->grantees);
+}
+
+/*
  * The parameters that matter, per command, beyond the statement text.
  */
 static void
@@ -692,25 +747,10 @@ append_command_parameters(StringInfo buf, Node *parsetree)
 			}
 			break;
 		case T_GrantStmt:
-			{
-				GrantStmt  *stmt = (GrantStmt *) parsetree;
-
-				appendStringInfo(buf, ",\"isGrant\":%s,\"withGrantOption\":%s,\"privileges\":[",
-								 stmt->is_grant ? "true" : "false",
-								 stmt->grant_option ? "true" : "false");
-				if (stmt->privileges == NIL)
-					escape_json(buf, "ALL");
-				foreach(lc, stmt->privileges)
-				{
-					AccessPriv *priv = lfirst_node(AccessPriv, lc);
-
-					if (foreach_current_index(lc) > 0)
-						appendStringInfoChar(buf, ',');
-					escape_json(buf, priv->priv_name ? priv->priv_name : "ALL");
-				}
-				appendStringInfoChar(buf, ']');
-				append_roles(buf, "grantees", stmt->grantees);
-			}
+			append_grant_parameters(buf, (GrantStmt *) parsetree);
+			break;
+		case T_AlterDefaultPrivilegesStmt:
+			append_grant_parameters(buf, ((AlterDefaultPrivilegesStmt *) parsetree)->action);
 			break;
 		case T_CreatedbStmt:
 			append_string(buf, "databaseName", ((CreatedbStmt *) parsetree)->dbname);
@@ -953,7 +993,7 @@ collect_objects(FunctionCallInfo fcinfo, const char *query)
 		bool		isnull;
 		bool		listed = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 
-		trail_protect_object(tag, schema_name, identity);
+		trail_protect_object(tag, object_type, schema_name, identity);
 		if (current_frame != NULL && current_frame->capture && listed &&
 			object_type != NULL && identity != NULL)
 			add_resource(current_frame, object_type, identity);
@@ -975,13 +1015,17 @@ trail_capture_ddl_command_end(PG_FUNCTION_ARGS)
 
 /*
  * Event trigger on sql_drop: the objects a command dropped, cascades
- * included (the internal ones, such as a table's row type, are not listed).
+ * included.  Relations dropped with their owner (a serial's sequence, a
+ * table's indexes) are listed; other internal objects (a table's row type,
+ * a column default, a view's rewrite rule) are not.
  */
 Datum
 trail_capture_sql_drop(PG_FUNCTION_ARGS)
 {
 	collect_objects(fcinfo,
-					"SELECT object_type, schema_name, object_identity, original OR normal"
+					"SELECT object_type, schema_name, object_identity,"
+					" original OR normal OR object_type IN ('table', 'index', 'sequence',"
+					"   'view', 'materialized view', 'foreign table')"
 					"  FROM pg_catalog.pg_event_trigger_dropped_objects()");
 	PG_RETURN_NULL();
 }

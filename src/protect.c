@@ -30,12 +30,15 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/objectaddress.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_event_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/lsyscache.h"
 
@@ -116,6 +119,28 @@ names_own_relation(RangeVar *rv)
 }
 
 /*
+ * Does the named object (a function, type, ...) live in schema trail?
+ */
+static bool
+object_in_trail_schema(ObjectType type, Node *object)
+{
+	const TrailCatalog *cat = trail_catalog();
+	Relation	rel;
+	ObjectAddress address;
+	Oid			nsp;
+
+	if (cat == NULL || object == NULL)
+		return false;
+	address = get_object_address(type, object, &rel, AccessShareLock, true);
+	if (!OidIsValid(address.objectId))
+		return false;
+	if (rel != NULL)
+		table_close(rel, NoLock);
+	nsp = get_object_namespace(&address);
+	return nsp == cat->namespace_oid;
+}
+
+/*
  * Is the event trigger of this name one of trail's own?
  */
 static bool
@@ -174,9 +199,49 @@ trail_protect_utility(PlannedStmt *pstmt)
 				refuse("ALTER EVENT TRIGGER on trail's event triggers");
 			break;
 		case T_RenameStmt:
-			if (((RenameStmt *) parsetree)->renameType == OBJECT_EVENT_TRIGGER &&
-				is_own_event_trigger(((RenameStmt *) parsetree)->subname))
-				refuse("renaming trail's event triggers");
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				/* an event trigger's name is in object; subname is NULL */
+				if (stmt->renameType == OBJECT_EVENT_TRIGGER &&
+					is_own_event_trigger(strVal(stmt->object)))
+					refuse("renaming trail's event triggers");
+				/* trail finds its schema by name: renaming it hides it */
+				if (stmt->renameType == OBJECT_SCHEMA &&
+					strcmp(stmt->subname, "trail") == 0)
+					refuse("renaming schema trail");
+			}
+			break;
+		case T_DropStmt:
+			{
+				DropStmt   *stmt = (DropStmt *) parsetree;
+
+				/*
+				 * DROP SCHEMA trail CASCADE removes trail's own sql_drop
+				 * trigger before it could fire; dropping a day is retention's
+				 * job (PostgreSQL would refuse it too, less clearly).
+				 */
+				foreach(lc, stmt->objects)
+				{
+					if (stmt->removeType == OBJECT_SCHEMA &&
+						strcmp(strVal(lfirst(lc)), "trail") == 0)
+						refuse("DROP SCHEMA trail");
+					if ((stmt->removeType == OBJECT_TABLE ||
+						 stmt->removeType == OBJECT_INDEX) &&
+						names_own_relation(makeRangeVarFromNameList(lfirst(lc))))
+						refuse("DROP of trail's tables");
+				}
+			}
+			break;
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+
+				/* event triggers would report the object in its new schema */
+				if (stmt->relation ? names_own_relation(stmt->relation) :
+					object_in_trail_schema(stmt->objectType, stmt->object))
+					refuse("moving trail's objects to another schema");
+			}
 			break;
 		case T_AlterOwnerStmt:
 			if (((AlterOwnerStmt *) parsetree)->objectType == OBJECT_EVENT_TRIGGER &&
@@ -189,8 +254,8 @@ trail_protect_utility(PlannedStmt *pstmt)
 }
 
 void
-trail_protect_object(const char *command_tag, const char *schema_name,
-					 const char *object_identity)
+trail_protect_object(const char *command_tag, const char *object_type,
+					 const char *schema_name, const char *object_identity)
 {
 	const TrailCatalog *cat;
 	bool		own;
@@ -200,15 +265,17 @@ trail_protect_object(const char *command_tag, const char *schema_name,
 	if (strcmp(command_tag, "GRANT") == 0 || strcmp(command_tag, "REVOKE") == 0 ||
 		strcmp(command_tag, "COMMENT") == 0 ||
 		strcmp(command_tag, "SECURITY LABEL") == 0 ||
-		strcmp(command_tag, "DROP EXTENSION") == 0)
+		strcmp(command_tag, "DROP EXTENSION") == 0 ||
+		strcmp(command_tag, "CREATE EXTENSION") == 0 ||
+		strcmp(command_tag, "ALTER EXTENSION") == 0)
 		return;
 
 	cat = trail_catalog();
 	if (cat == NULL)
 		return;
 	own = (schema_name != NULL && strcmp(schema_name, "trail") == 0) ||
-		(schema_name == NULL && object_identity != NULL &&
-		 strcmp(object_identity, "trail") == 0);
+		(object_type != NULL && strcmp(object_type, "schema") == 0 &&
+		 object_identity != NULL && strcmp(object_identity, "trail") == 0);
 	if (own)
 		refuse(psprintf("%s on %s", command_tag,
 						object_identity ? object_identity : "trail's objects"));

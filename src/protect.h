@@ -25,6 +25,7 @@ extern void trail_protect_utility(PlannedStmt *pstmt);
  * trail's schema (catches every DDL form that reaches event triggers).
  */
 extern void trail_protect_object(const char *command_tag,
+								 const char *object_type,
 								 const char *schema_name,
 								 const char *object_identity);
 

@@ -10,7 +10,8 @@
  * through PostgreSQL's own lexer, so quoting, dollar quotes, escapes and
  * comments are understood exactly as the parser understood them, and each
  * string literal whose name (the identifier or keyword before it, skipping
- * "=" and TO) denotes a secret is replaced by '<redacted>'.  Everything else
+ * "=" and TO) denotes a secret is replaced by '<redacted>', as is a quoted
+ * identifier given as a secret setting's value (SET x = "...").  Everything else
  * in the statement is kept as written.
  *
  *-------------------------------------------------------------------------
@@ -58,6 +59,7 @@ trail_redact_statement(const char *sql)
 	YYLTYPE		yylloc;
 	StringInfoData out;
 	char	   *name = NULL;
+	bool		assigned = false;
 	int			copied = 0;
 	int			tok;
 
@@ -69,7 +71,12 @@ trail_redact_statement(const char *sql)
 		/* flex leaves a NUL after the current token's text in scanbuf */
 		const char *text = extra.scanbuf + yylloc;
 
-		if (tok == SCONST || tok == USCONST)
+		/*
+		 * A secret's value is a string literal, or (SET name = "value")
+		 * a quoted identifier after "=" or TO.
+		 */
+		if (tok == SCONST || tok == USCONST ||
+			(tok == IDENT && assigned && text[0] == '"'))
 		{
 			if (trail_is_secret_name(name))
 			{
@@ -78,17 +85,31 @@ trail_redact_statement(const char *sql)
 				copied = yylloc + strlen(text);
 			}
 			name = NULL;
+			assigned = false;
 		}
 		else if (tok == IDENT)
+		{
 			name = yylval.str;
+			assigned = false;
+		}
 		else if (tok >= ABORT_P && tok <= ZONE)
 		{
 			/* a keyword: TO joins a name to its value, others are names */
-			if (strcmp(yylval.keyword, "to") != 0)
+			if (strcmp(yylval.keyword, "to") == 0)
+				assigned = true;
+			else
+			{
 				name = (char *) yylval.keyword;
+				assigned = false;
+			}
 		}
-		else if (tok != '=')
+		else if (tok == '=')
+			assigned = true;
+		else
+		{
 			name = NULL;
+			assigned = false;
+		}
 	}
 	scanner_finish(scanner);
 

@@ -173,6 +173,7 @@ run_database_worker(Oid dboid)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(handle);
 	return true;
@@ -249,6 +250,12 @@ trail_launcher_main(Datum main_arg)
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 delay_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+
+		/*
+		 * Absorb procsignal barriers: DROP DATABASE waits until every
+		 * process, this one included, has (SIGTERM is handled above).
+		 */
+		CHECK_FOR_INTERRUPTS();
 	}
 
 	proc_exit(1);
