@@ -320,11 +320,10 @@ BEGIN
 
 	-- A token is bound to the exact request it continues (CloudTrail requires
 	-- the other parameters to be identical) and to the last row it returned.
-	-- Times enter tokens as epoch microseconds: text forms would depend on
-	-- the session's DateStyle and TimeZone.
+	-- Times enter tokens as epoch seconds (exact numerics, infinity allowed):
+	-- their text forms would depend on the session's DateStyle and TimeZone.
 	v_fp := md5(concat_ws('|', p_attribute_key, p_attribute_value,
-		(extract(epoch FROM p_start_time) * 1000000)::bigint,
-		(extract(epoch FROM p_end_time) * 1000000)::bigint, v_cat));
+		extract(epoch FROM p_start_time), extract(epoch FROM p_end_time), v_cat));
 	IF p_next_token IS NOT NULL THEN
 		BEGIN
 			v_parts := string_to_array(convert_from(decode(p_next_token, 'base64'), 'UTF8'), '|');

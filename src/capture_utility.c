@@ -962,7 +962,8 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 /*
  * Shared body of the event trigger functions: read the objects PostgreSQL
  * reports for the command, refuse changes to trail's own objects, and add
- * the objects to the command's frame.
+ * the objects to the command's frame.  The queries run in the caller's
+ * session, so every function, operator and type in them is qualified.
  */
 static void
 collect_objects(FunctionCallInfo fcinfo, const char *query)
@@ -1017,15 +1018,16 @@ trail_capture_ddl_command_end(PG_FUNCTION_ARGS)
  * Event trigger on sql_drop: the objects a command dropped, cascades
  * included.  Relations dropped with their owner (a serial's sequence, a
  * table's indexes) are listed; other internal objects (a table's row type,
- * a column default, a view's rewrite rule) are not.
+ * a column default, a view's rewrite rule, TOAST storage) are not.
  */
 Datum
 trail_capture_sql_drop(PG_FUNCTION_ARGS)
 {
 	collect_objects(fcinfo,
 					"SELECT object_type, schema_name, object_identity,"
-					" original OR normal OR object_type IN ('table', 'index', 'sequence',"
-					"   'view', 'materialized view', 'foreign table')"
+					" original OR normal OR (object_type OPERATOR(pg_catalog.=) ANY"
+					"   ('{table,index,sequence,view,materialized view,foreign table}'::pg_catalog.text[])"
+					"   AND schema_name OPERATOR(pg_catalog.<>) 'pg_toast')"
 					"  FROM pg_catalog.pg_event_trigger_dropped_objects()");
 	PG_RETURN_NULL();
 }
