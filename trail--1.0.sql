@@ -157,8 +157,33 @@ COMMENT ON VIEW trail.event_history IS
 -- keeps one generic plan per attribute for the session: run-time partition
 -- pruning then picks the days of the requested window at each call.  With
 -- a plan made per call instead, the planner alone would spend ~25 ms
--- examining every daily partition of a 90-day store, on every page.
+-- examining every daily partition of a 90-day store, on every page.  The
+-- branches differ only in their condition, so they are made from one
+-- template below.
 ------------------------------------------------------------------------------
+DO $do$
+DECLARE
+	branches text;
+BEGIN
+	SELECT string_agg(format($branch$
+	WHEN %L THEN
+		RETURN QUERY SELECT e.* FROM trail.events e
+		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
+		   AND e.event_time >= p_start AND e.event_time <= p_end
+		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
+		   AND %s
+		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;$branch$,
+		key, condition), '' ORDER BY key)
+	  INTO branches
+	  FROM (VALUES ('',            'true'),
+	               ('EventId',     'e.event_id = p_value::uuid'),
+	               ('EventName',   'e.event_name = p_value'),
+	               ('ReadOnly',    'e.read_only = p_value::boolean'),
+	               ('Username',    'e.user_name = p_value'),
+	               ('EventSource', 'e.event_source = p_value'),
+	               ('AccessKeyId', 'e.access_key_id = p_value')) AS a(key, condition);
+
+	EXECUTE format($fn$
 CREATE FUNCTION trail._lookup_rows(
 	p_key        text,
 	p_value      text,
@@ -172,7 +197,7 @@ RETURNS SETOF trail.events
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
-AS $fn$
+AS $body$
 BEGIN
 	IF p_key IN ('ResourceType', 'ResourceName') THEN
 		RETURN QUERY
@@ -186,59 +211,12 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- one query per indexed attribute; the common conditions are the same in each
-	CASE coalesce(p_key, '')
-	WHEN '' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
-	WHEN 'EventId' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		   AND e.event_id = p_value::uuid
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
-	WHEN 'EventName' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		   AND e.event_name = p_value
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
-	WHEN 'ReadOnly' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		   AND e.read_only = p_value::boolean
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
-	WHEN 'Username' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		   AND e.user_name = p_value
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
-	WHEN 'EventSource' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		   AND e.event_source = p_value
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
-	WHEN 'AccessKeyId' THEN
-		RETURN QUERY SELECT e.* FROM trail.events e
-		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
-		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
-		   AND e.access_key_id = p_value
-		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;
+	CASE coalesce(p_key, '')%s
 	END CASE;
 END
-$fn$;
+$body$$fn$, branches);
+END
+$do$;
 
 -- The API: validation, tokens and the page.  PL/pgSQL cannot name a
 -- parameter and a result column alike, as CloudTrail's next_token is both,
