@@ -963,10 +963,11 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * Shared body of the event trigger functions: read the objects PostgreSQL
  * reports for the command, refuse changes to trail's own objects, and add
  * the objects to the command's frame.  The queries run in the caller's
- * session, so every function, operator and type in them is qualified.
+ * session, so every function, operator and type in them is qualified; their
+ * plans are kept for the session, as they run for every DDL command.
  */
 static void
-collect_objects(FunctionCallInfo fcinfo, const char *query)
+collect_objects(FunctionCallInfo fcinfo, const char *query, SPIPlanPtr *plan)
 {
 	EventTriggerData *trigdata;
 	const char *tag;
@@ -981,7 +982,17 @@ collect_objects(FunctionCallInfo fcinfo, const char *query)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "trail: SPI_connect failed");
-	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(query, 0, NULL);
+
+		if (prepared == NULL)
+			elog(ERROR, "trail: could not prepare \"%s\": %s", query,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(prepared);
+		*plan = prepared;
+	}
+	if (SPI_execute_plan(*plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "trail: could not read the objects of %s", tag);
 
 	for (i = 0; i < SPI_processed; i++)
@@ -1008,9 +1019,11 @@ collect_objects(FunctionCallInfo fcinfo, const char *query)
 Datum
 trail_capture_ddl_command_end(PG_FUNCTION_ARGS)
 {
+	static SPIPlanPtr plan = NULL;
+
 	collect_objects(fcinfo,
 					"SELECT object_type, schema_name, object_identity, true"
-					"  FROM pg_catalog.pg_event_trigger_ddl_commands()");
+					"  FROM pg_catalog.pg_event_trigger_ddl_commands()", &plan);
 	PG_RETURN_NULL();
 }
 
@@ -1023,12 +1036,14 @@ trail_capture_ddl_command_end(PG_FUNCTION_ARGS)
 Datum
 trail_capture_sql_drop(PG_FUNCTION_ARGS)
 {
+	static SPIPlanPtr plan = NULL;
+
 	collect_objects(fcinfo,
 					"SELECT object_type, schema_name, object_identity,"
 					" original OR normal OR (object_type OPERATOR(pg_catalog.=) ANY"
 					"   ('{table,index,sequence,view,materialized view,foreign table}'::pg_catalog.text[])"
 					"   AND schema_name OPERATOR(pg_catalog.<>) 'pg_toast')"
-					"  FROM pg_catalog.pg_event_trigger_dropped_objects()");
+					"  FROM pg_catalog.pg_event_trigger_dropped_objects()", &plan);
 	PG_RETURN_NULL();
 }
 
