@@ -14,7 +14,11 @@
  *	  event triggers cannot see or cannot attribute to trail's schema:
  *	  TRUNCATE, a table created as a partition or child of trail's tables,
  *	  rules, triggers and policies on them, ALTER EXTENSION trail ADD/DROP,
- *	  and disabling or renaming trail's event triggers;
+ *	  disabling or renaming trail's event triggers, dropping or renaming
+ *	  schema trail (a cascade would remove the sql_drop trigger before it
+ *	  fires; a rename would hide trail from itself), moving trail's objects
+ *	  to another schema, and dropping its tables (PostgreSQL refuses to drop
+ *	  extension members too, but less clearly);
  *	- trail's event triggers refuse every other DDL whose objects lie in
  *	  schema trail (ALTER TABLE ... DETACH PARTITION, DROP TABLE of a day,
  *	  DROP SCHEMA trail CASCADE, ...), which rolls the command back.
