@@ -160,6 +160,12 @@ COMMENT ON VIEW trail.event_history IS
 -- examining every daily partition of a 90-day store, on every page.  The
 -- branches differ only in their condition, so they are made from one
 -- template below.
+--
+-- The end of the window is not a separate condition: it is folded into the
+-- keyset position (p_after_time, p_after_id), so that a backward index scan
+-- has exactly one upper bound to start from.  Given two (time <= end and the
+-- row comparison), btree may start from the row comparison and walk every
+-- newer entry of the value before reaching the window.
 ------------------------------------------------------------------------------
 DO $do$
 DECLARE
@@ -169,7 +175,7 @@ BEGIN
 	WHEN %L THEN
 		RETURN QUERY SELECT e.* FROM trail.events e
 		 WHERE e.event_category <> 'Data' AND e.event_category = p_category
-		   AND e.event_time >= p_start AND e.event_time <= p_end
+		   AND e.event_time >= p_start
 		   AND (e.event_time, e.event_id) < (p_after_time, p_after_id)
 		   AND %s
 		 ORDER BY e.event_time DESC, e.event_id DESC LIMIT p_limit;$branch$,
@@ -188,7 +194,6 @@ CREATE FUNCTION trail._lookup_rows(
 	p_key        text,
 	p_value      text,
 	p_start      timestamptz,
-	p_end        timestamptz,
 	p_category   text,
 	p_limit      int,
 	p_after_time timestamptz,
@@ -204,7 +209,7 @@ BEGIN
 		SELECT e.* FROM trail.event_resources r
 		  JOIN trail.events e ON e.event_id = r.event_id AND e.event_time = r.event_time
 		 WHERE r.lookup_key = p_key AND r.lookup_value = p_value
-		   AND r.event_time >= p_start AND r.event_time <= p_end
+		   AND r.event_time >= p_start
 		   AND (r.event_time, r.event_id) < (p_after_time, p_after_id)
 		   AND e.event_category <> 'Data' AND e.event_category = p_category
 		 ORDER BY r.event_time DESC, r.event_id DESC LIMIT p_limit;
@@ -251,8 +256,8 @@ DECLARE
 	v_end     timestamptz := coalesce(p_end_time, pg_catalog.now());
 	v_cat     text;
 	v_fp      text;
-	v_after_t timestamptz := 'infinity';	-- first page: after everything
-	v_after_i uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+	v_after_t timestamptz;
+	v_after_i uuid;
 	v_parts   text[];
 BEGIN
 	-- Validate everything before reading anything (CloudTrail's exceptions).
@@ -321,6 +326,13 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- The first page starts just after end_time (inclusive: times are whole
+	-- microseconds); a later page after its token's row, if that is earlier.
+	IF v_after_t IS NULL OR (v_after_t, v_after_i) > (v_end + interval '1 microsecond', '00000000-0000-0000-0000-000000000000'::uuid) THEN
+		v_after_t := v_end + interval '1 microsecond';
+		v_after_i := '00000000-0000-0000-0000-000000000000';
+	END IF;
+
 	-- CloudTrail answers an EventId that cannot exist with no events, not an error.
 	IF p_attribute_key = 'EventId' AND p_attribute_value !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
 		RETURN;
@@ -332,7 +344,7 @@ BEGIN
 	RETURN QUERY
 	WITH page AS (
 		SELECT r AS ev, row_number() OVER (ORDER BY r.event_time DESC, r.event_id DESC) AS n
-		  FROM trail._lookup_rows(p_attribute_key, p_attribute_value, v_start, v_end, v_cat,
+		  FROM trail._lookup_rows(p_attribute_key, p_attribute_value, v_start, v_cat,
 		                          p_max_results + 1, v_after_t, v_after_i) r),
 	     tok AS (
 		SELECT replace(encode(convert_to(concat_ws('|', 'v1',
@@ -399,7 +411,7 @@ GRANT SELECT ON trail.events, trail.event_resources, trail.event_history TO trai
 GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail._lookup_events(text, text, timestamptz, timestamptz, int, text, text),
-	trail._lookup_rows(text, text, timestamptz, timestamptz, text, int, timestamptz, uuid),
+	trail._lookup_rows(text, text, timestamptz, text, int, timestamptz, uuid),
 	trail.cloudtrail_record(trail.events),
 	trail.retention_start(timestamptz)
 	TO trail_reader;
