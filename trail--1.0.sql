@@ -16,8 +16,7 @@ CREATE TABLE trail.events (
 	event_time            timestamptz NOT NULL,
 	event_id              uuid        NOT NULL,
 	event_version         text        NOT NULL,
-	event_category        text        NOT NULL
-		CHECK (event_category IN ('Management', 'Data', 'Insight')),
+	event_category        text        NOT NULL,	-- Management | Data | Insight
 	event_type            text        NOT NULL,
 	event_source          text,
 	event_name            text,
@@ -75,7 +74,7 @@ CREATE INDEX events_access_key_id_idx ON trail.events (access_key_id, event_time
 -- It is not partitioned (one index to plan and descend); maintenance deletes
 -- its rows together with the days they point to.
 CREATE TABLE trail.event_resources (
-	lookup_key   text        NOT NULL CHECK (lookup_key IN ('ResourceType', 'ResourceName')),
+	lookup_key   text        NOT NULL,	-- ResourceType | ResourceName
 	lookup_value text        NOT NULL,
 	event_time   timestamptz NOT NULL,
 	event_id     uuid        NOT NULL,

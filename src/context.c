@@ -34,6 +34,9 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "context.h"
 #include "event.h"
@@ -49,6 +52,8 @@ static int	nesting_level = 0;
 /* requestID of the current top-level statement, made on first use */
 static char request_id[UUID_LEN * 2 + 5];
 static bool request_id_valid = false;
+
+static void identity_cache_callback(Datum arg, int cacheid, uint32 hashvalue);
 
 /* per-session values, computed once */
 static char access_key_id[32];
@@ -127,6 +132,8 @@ trail_context_utility_exit(void)
 void
 trail_context_init(void)
 {
+	CacheRegisterSyscacheCallback(AUTHOID, identity_cache_callback, (Datum) 0);
+
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = trail_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
@@ -227,8 +234,31 @@ role_arn(const char *name)
 	return trail_arn("iam", NULL, psprintf("role/%s", name));
 }
 
-Jsonb *
-trail_user_identity(const char *invoked_by)
+/*
+ * The identity of the last event, kept for the next one: most statements of
+ * a session act as the same roles with the same session context.  Any change
+ * to any role (rename, superuser status) forgets it.
+ */
+static struct
+{
+	bool		valid;
+	Oid			session_oid;
+	Oid			current_oid;
+	char	   *session_context;
+	Jsonb	   *identity;
+}			identity_cache;
+
+static void
+identity_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	identity_cache.valid = false;
+}
+
+/*
+ * Build userIdentity as JSON text and parse it.
+ */
+static Jsonb *
+build_user_identity(const char *invoked_by)
 {
 	StringInfoData buf;
 	Oid			session_oid = GetSessionUserId();
@@ -302,4 +332,35 @@ trail_user_identity(const char *invoked_by)
 	appendStringInfoString(&buf, "}}");
 
 	return trail_jsonb_from_text(buf.data);
+}
+
+Jsonb *
+trail_user_identity(const char *invoked_by)
+{
+	const char *ctx = trail_session_context ? trail_session_context : "";
+	MemoryContext old;
+
+	/* trail's own work is rare; only the users' identities are kept */
+	if (invoked_by != NULL)
+		return build_user_identity(invoked_by);
+
+	if (identity_cache.valid &&
+		identity_cache.session_oid == GetSessionUserId() &&
+		identity_cache.current_oid == GetUserId() &&
+		strcmp(identity_cache.session_context, ctx) == 0)
+		return identity_cache.identity;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (identity_cache.identity)
+		pfree(identity_cache.identity);
+	if (identity_cache.session_context)
+		pfree(identity_cache.session_context);
+	identity_cache.valid = false;
+	identity_cache.identity = build_user_identity(NULL);
+	identity_cache.session_context = pstrdup(ctx);
+	identity_cache.session_oid = GetSessionUserId();
+	identity_cache.current_oid = GetUserId();
+	identity_cache.valid = true;
+	MemoryContextSwitchTo(old);
+	return identity_cache.identity;
 }

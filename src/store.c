@@ -19,6 +19,8 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "catalog/objectaddress.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -30,13 +32,14 @@
 #include "store.h"
 #include "trail.h"
 
-#define STORE_NARGS 25
+#define STORE_NARGS 27
 
 static SPIPlanPtr insert_plan = NULL;
 
 /*
  * One statement writes the event and its entries in the lookup index of
- * resources (ResourceType and ResourceName, each distinct value once).
+ * resources: each distinct ResourceType and ResourceName once, passed as
+ * two parallel arrays (keys, values) worked out here in C.
  */
 static const char *const insert_sql =
 "WITH ev AS ("
@@ -47,14 +50,10 @@ static const char *const insert_sql =
 " request_parameters, response_elements, additional_event_data, resources,"
 " error_code, error_message, is_global)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
-" RETURNING event_time, event_id, event_category, resources)"
+" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25))"
 " INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
-" SELECT DISTINCT k.key, k.value, ev.event_time, ev.event_id"
-"   FROM ev, pg_catalog.jsonb_array_elements(ev.resources) r,"
-"        LATERAL (VALUES ('ResourceType', r OPERATOR(pg_catalog.->>) 'type'),"
-"                        ('ResourceName', r OPERATOR(pg_catalog.->>) 'name')) k(key, value)"
-"  WHERE k.value IS NOT NULL AND ev.event_category OPERATOR(pg_catalog.<>) 'Data'";
+" SELECT u.k, u.v, $1, $2"
+" FROM ROWS FROM (pg_catalog.unnest($26), pg_catalog.unnest($27)) AS u(k, v)";
 
 static const Oid insert_types[STORE_NARGS] = {
 	TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID,
@@ -62,7 +61,8 @@ static const Oid insert_types[STORE_NARGS] = {
 	TEXTOID, JSONBOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, XID8OID,
 	JSONBOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTOID, TEXTOID, BOOLOID
+	TEXTOID, TEXTOID, BOOLOID,
+	TEXTARRAYOID, TEXTARRAYOID
 };
 
 /*
@@ -87,6 +87,58 @@ set_jsonb(Datum *values, char *nulls, int i, Jsonb *j)
 		nulls[i] = 'n';
 	else
 		values[i] = JsonbPGetDatum(j);
+}
+
+/*
+ * Add a value to the lookup entries unless it is there already.
+ */
+static void
+add_lookup(List **keys, List **values, const char *key, JsonbValue *v)
+{
+	ListCell   *k;
+	ListCell   *val;
+	char	   *value;
+
+	if (v == NULL || v->type != jbvString)
+		return;
+	value = pnstrdup(v->val.string.val, v->val.string.len);
+	forboth(k, *keys, val, *values)
+	{
+		if (strcmp(lfirst(k), key) == 0 && strcmp(lfirst(val), value) == 0)
+			return;
+	}
+	*keys = lappend(*keys, (char *) key);
+	*values = lappend(*values, value);
+}
+
+/*
+ * The distinct resource types and names of a management or insight event,
+ * as the (keys, values) arrays of its entries in trail.event_resources.
+ */
+static void
+lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
+{
+	List	   *key_list = NIL;
+	List	   *value_list = NIL;
+
+	if (ev->resources != NULL && strcmp(ev->event_category, "Data") != 0)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&ev->resources->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM || v.type != jbvBinary)
+				continue;
+			add_lookup(&key_list, &value_list, "ResourceType",
+					   getKeyJsonValueFromContainer(v.val.binary.data, "type", 4, NULL));
+			add_lookup(&key_list, &value_list, "ResourceName",
+					   getKeyJsonValueFromContainer(v.val.binary.data, "name", 4, NULL));
+		}
+	}
+	*keys = PointerGetDatum(strlist_to_textarray(key_list));
+	*values = PointerGetDatum(strlist_to_textarray(value_list));
 }
 
 void
@@ -130,6 +182,7 @@ trail_store_event(const TrailEvent *ev)
 	set_text(values, nulls, 22, ev->error_code);
 	set_text(values, nulls, 23, ev->error_message);
 	values[24] = BoolGetDatum(ev->is_global);
+	lookup_entries(ev, &values[25], &values[26]);
 
 	trail_sql_begin(&scope, cat->owner);
 	PG_TRY();
@@ -156,7 +209,7 @@ trail_store_event(const TrailEvent *ev)
 			insert_plan = plan;
 		}
 		rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
-		if (rc != SPI_OK_INSERT && rc != SPI_OK_INSERT_RETURNING)
+		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "trail: could not store an event: %s",
 				 SPI_result_code_string(rc));
 		SPI_finish();
