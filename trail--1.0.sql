@@ -165,8 +165,11 @@ COMMENT ON VIEW trail.event_history IS
 -- it: given two upper bounds (time <= end and the row comparison), btree may
 -- start from the row comparison and walk every newer entry of the value
 -- before reaching the window.  The daily partitions keep "event_time <=
--- p_end" as well, which run-time pruning needs to skip the newer days (and
--- without which the generic plan measured 100 times slower).
+-- p_end" as well, which run-time pruning needs to skip the newer days.
+--
+-- JIT is off: a generic plan over every partition is estimated above
+-- jit_above_cost, and compiling it (300-450 ms, measured) on every call would
+-- cost a hundred times the 50-row page it serves.
 ------------------------------------------------------------------------------
 DO $do$
 DECLARE
@@ -204,6 +207,7 @@ RETURNS SETOF trail.events
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $body$
 BEGIN
 	IF p_key IN ('ResourceType', 'ResourceName') THEN
