@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# bench/lib.sh: shared helpers of the trail benchmarks (sourced, not run).
+#
+# Clusters run as the postgres OS user (the server refuses root), each in its
+# own directory with a private unix socket directory and no TCP listener, so
+# they cannot clash with other clusters on the machine.
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
+BENCH_OS_USER=${BENCH_OS_USER:-postgres}
+
+# run a command as the server's OS user (or directly when not root)
+as_pg() {
+	if [[ $(id -u) == 0 ]]; then
+		runuser -u "$BENCH_OS_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# cluster_init DIR PORT [extra postgresql.conf lines...]
+# initdb DIR/data with the bench settings; socket in DIR/sock
+cluster_init() {
+	local dir=$1 port=$2
+	shift 2
+	mkdir -p "$dir/data" "$dir/sock"
+	chmod 755 "$dir"
+	if [[ $(id -u) == 0 ]]; then chown -R "$BENCH_OS_USER": "$dir"; fi
+	as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ cat "$dir/initdb.log" >&2; return 1; }
+	{
+		echo "# trail bench settings"
+		echo "listen_addresses = ''"
+		echo "port = $port"
+		echo "unix_socket_directories = '$dir/sock'"
+		echo "shared_buffers = 1GB"
+		echo "max_wal_size = 4GB"
+		echo "checkpoint_timeout = 30min"
+		echo "log_line_prefix = '%m [%p] '"
+		local line
+		for line in "$@"; do echo "$line"; done
+	} | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+}
+
+# cluster_start DIR [pg_ctl -o options]
+cluster_start() {
+	local dir=$1 opts=${2:-}
+	if [[ -n $opts ]]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 300 start >/dev/null
+	else
+		as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 300 start >/dev/null
+	fi
+}
+
+cluster_stop() {
+	local dir=$1
+	if [[ -f $dir/data/postmaster.pid ]]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 300 stop >/dev/null 2>&1 ||
+			as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+	fi
+}
+
+# median / min / max / q1 / q3 of numbers on stdin, one per line
+# prints "median min max q1 q3 n"
+stats() {
+	sort -g | awk '
+		{ v[NR] = $1 }
+		function q(p,   h, lo) { h = (NR - 1) * p + 1; lo = int(h); return v[lo] + (h - lo) * (v[lo + 1 < NR ? lo + 1 : NR] - v[lo]) }
+		END {
+			if (NR == 0) { print "NaN NaN NaN NaN NaN 0"; exit }
+			printf "%.3f %.3f %.3f %.3f %.3f %d\n", q(0.5), v[1], v[NR], q(0.25), q(0.75), NR
+		}'
+}
+
+# the conditions a run measured under, as markdown
+machine_conditions() {
+	local me=$$
+	echo "- host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2 / 1048576}' /proc/meminfo) RAM"
+	echo "- server: $("$PG_BIN/postgres" --version)"
+	echo "- load average at $1: $(cut -d' ' -f1-3 /proc/loadavg)"
+	local others
+	others=$(ps -eo pid,args | awk '$2 ~ /bin\/postgres$/ { for (i = 3; i < NF; i++) if ($i == "-D") print $(i + 1) }' |
+		grep -v -- '/trail-bench-' | sort -u | tr '\n' ' ')
+	echo "- other PostgreSQL clusters running on the machine: ${others:-none}"
+	echo "- busiest other processes (%CPU, command) at $1:"
+	ps -eo pcpu,args --sort=-pcpu | awk -v me="$me" 'NR > 1 && NR <= 7 { c = $1; $1 = ""; printf "  - %s%% %s\n", c, substr($0, 2, 90) }'
+}
