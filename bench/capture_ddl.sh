@@ -183,6 +183,10 @@ read -r DMED DMIN DMAX _ < <(awk -v n="$NSTMT" '{ t[$1] = $2; if (t["trail"] != 
 	echo "(AB BA AB ...). Settings of both: shared_buffers=1GB, max_wal_size=4GB,"
 	echo "checkpoint_timeout=30min, fsync=on, synchronous_commit=$SYNCHRONOUS_COMMIT, others default."
 	echo "trail recorded $EVENTS_PER_RUN events per run of the script."
+	if [[ $EVENTS_PER_RUN != "$NSTMT" ]]; then
+		echo
+		echo "**Warning: $EVENTS_PER_RUN events for $NSTMT statements: capture did not record one event per statement.**"
+	fi
 	echo
 	echo "trail: $TRAIL_VERSION"
 	echo

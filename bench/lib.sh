@@ -75,7 +75,6 @@ stats() {
 
 # the conditions a run measured under, as markdown
 machine_conditions() {
-	local me=$$
 	echo "- host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2 / 1048576}' /proc/meminfo) RAM"
 	echo "- server: $("$PG_BIN/postgres" --version)"
 	echo "- load average at $1: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -84,5 +83,6 @@ machine_conditions() {
 		grep -v -- '/trail-bench-' | sort -u | tr '\n' ' ')
 	echo "- other PostgreSQL clusters running on the machine: ${others:-none}"
 	echo "- busiest other processes (%CPU, command) at $1:"
-	ps -eo pcpu,args --sort=-pcpu | awk -v me="$me" 'NR > 1 && NR <= 7 { c = $1; $1 = ""; printf "  - %s%% %s\n", c, substr($0, 2, 90) }'
+	ps -eo pcpu,args --sort=-pcpu |
+		awk 'NR > 1 && $2 != "ps" && n++ < 6 { c = $1; $1 = ""; printf "  - %s%% %s\n", c, substr($0, 2, 90) }'
 }
