@@ -61,6 +61,22 @@ PGDLLEXPORT void trail_launcher_main(Datum main_arg);
 PGDLLEXPORT void trail_maintenance_main(Datum main_arg);
 
 /*
+ * Fill in what both kinds of worker share: a database connection, a start
+ * after recovery, and trail's entry point of the given name.
+ */
+static void
+init_worker(BackgroundWorker *worker, const char *function, int restart_time)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_time;
+	strcpy(worker->bgw_library_name, "trail");
+	strcpy(worker->bgw_function_name, function);
+}
+
+/*
  * Register the launcher with the postmaster; called from _PG_init while
  * shared_preload_libraries are loaded.
  */
@@ -69,13 +85,7 @@ trail_worker_register(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = LAUNCHER_RESTART_TIME;
-	strcpy(worker.bgw_library_name, "trail");
-	strcpy(worker.bgw_function_name, "trail_launcher_main");
+	init_worker(&worker, "trail_launcher_main", LAUNCHER_RESTART_TIME);
 	strcpy(worker.bgw_name, "trail launcher");
 	strcpy(worker.bgw_type, "trail launcher");
 	RegisterBackgroundWorker(&worker);
@@ -134,13 +144,7 @@ run_database_worker(Oid dboid)
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strcpy(worker.bgw_library_name, "trail");
-	strcpy(worker.bgw_function_name, "trail_maintenance_main");
+	init_worker(&worker, "trail_maintenance_main", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN,
 			 "trail maintenance for database %u", dboid);
 	strcpy(worker.bgw_type, "trail maintenance");
