@@ -229,19 +229,9 @@ $body$$fn$, branches);
 END
 $do$;
 
--- The API: validation, tokens and the page.  PL/pgSQL cannot name a
--- parameter and a result column alike, as CloudTrail's next_token is both,
--- so the body takes prefixed names and trail.lookup_events carries
--- CloudTrail's names.
-CREATE FUNCTION trail._lookup_events(
-	p_attribute_key   text,
-	p_attribute_value text,
-	p_start_time      timestamptz,
-	p_end_time        timestamptz,
-	p_max_results     int,
-	p_next_token      text,
-	p_event_category  text)
-RETURNS TABLE (
+-- One page of LookupEvents: CloudTrail's Event members, and the token of
+-- the next page.
+CREATE TYPE trail.lookup_event AS (
 	event_id         uuid,
 	event_name       text,
 	read_only        boolean,
@@ -251,15 +241,26 @@ RETURNS TABLE (
 	username         text,
 	resources        jsonb,
 	cloudtrail_event jsonb,
-	next_token       text)
+	next_token       text);
+
+-- The API: validation, tokens and the page.
+CREATE FUNCTION trail.lookup_events(
+	attribute_key   text        DEFAULT NULL,
+	attribute_value text        DEFAULT NULL,
+	start_time      timestamptz DEFAULT NULL,
+	end_time        timestamptz DEFAULT NULL,
+	max_results     int         DEFAULT 50,
+	next_token      text        DEFAULT NULL,
+	event_category  text        DEFAULT NULL)
+RETURNS SETOF trail.lookup_event
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	keys constant text[] := ARRAY['EventId', 'EventName', 'ReadOnly', 'Username',
 		'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId'];
-	v_start   timestamptz := coalesce(p_start_time, trail.retention_start());
-	v_end     timestamptz := coalesce(p_end_time, pg_catalog.now());
+	v_start   timestamptz := coalesce(start_time, trail.retention_start());
+	v_end     timestamptz := coalesce(end_time, pg_catalog.now());
 	v_cat     text;
 	v_fp      text;
 	v_after_t timestamptz;
@@ -267,43 +268,43 @@ DECLARE
 	v_parts   text[];
 BEGIN
 	-- Validate everything before reading anything (CloudTrail's exceptions).
-	IF p_attribute_key IS NULL AND p_attribute_value IS NOT NULL THEN
+	IF attribute_key IS NULL AND attribute_value IS NOT NULL THEN
 		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute_value given without attribute_key'
 			USING ERRCODE = '22023',
 			      HINT = 'Valid attribute keys: ' || array_to_string(keys, ', ');
 	END IF;
-	IF p_attribute_key IS NOT NULL AND NOT p_attribute_key = ANY (keys) THEN
-		RAISE EXCEPTION 'InvalidLookupAttributesException: unknown attribute key "%"', p_attribute_key
+	IF attribute_key IS NOT NULL AND NOT attribute_key = ANY (keys) THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: unknown attribute key "%"', attribute_key
 			USING ERRCODE = '22023',
 			      HINT = 'Valid attribute keys: ' || array_to_string(keys, ', ');
 	END IF;
-	IF p_attribute_key IS NOT NULL AND p_attribute_value IS NULL THEN
-		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute key "%" needs a value', p_attribute_key
+	IF attribute_key IS NOT NULL AND attribute_value IS NULL THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: attribute key "%" needs a value', attribute_key
 			USING ERRCODE = '22023';
 	END IF;
-	IF p_attribute_key = 'ReadOnly' AND p_attribute_value NOT IN ('true', 'false') THEN
-		RAISE EXCEPTION 'InvalidLookupAttributesException: ReadOnly must be "true" or "false", not "%"', p_attribute_value
+	IF attribute_key = 'ReadOnly' AND attribute_value NOT IN ('true', 'false') THEN
+		RAISE EXCEPTION 'InvalidLookupAttributesException: ReadOnly must be "true" or "false", not "%"', attribute_value
 			USING ERRCODE = '22023';
 	END IF;
-	IF p_max_results IS NULL OR p_max_results < 1 OR p_max_results > 50 THEN
+	IF max_results IS NULL OR max_results < 1 OR max_results > 50 THEN
 		RAISE EXCEPTION 'InvalidMaxResultsException: max_results must be between 1 and 50, not %',
-			coalesce(p_max_results::text, 'NULL')
+			coalesce(max_results::text, 'NULL')
 			USING ERRCODE = '22023';
 	END IF;
 	IF v_start > v_end THEN
 		RAISE EXCEPTION 'InvalidTimeRangeException: start_time % is after end_time %', v_start, v_end
 			USING ERRCODE = '22023';
 	END IF;
-	IF p_event_category IS NULL THEN
+	IF event_category IS NULL THEN
 		v_cat := 'Management';
-	ELSIF p_event_category = 'insight' THEN
+	ELSIF event_category = 'insight' THEN
 		v_cat := 'Insight';
-		IF p_attribute_key IS NOT NULL AND p_attribute_key NOT IN ('EventId', 'EventName', 'EventSource') THEN
+		IF attribute_key IS NOT NULL AND attribute_key NOT IN ('EventId', 'EventName', 'EventSource') THEN
 			RAISE EXCEPTION 'InvalidLookupAttributesException: insight lookups accept only EventId, EventName and EventSource'
 				USING ERRCODE = '22023';
 		END IF;
 	ELSE
-		RAISE EXCEPTION 'InvalidEventCategoryException: event_category must be NULL or "insight", not "%"', p_event_category
+		RAISE EXCEPTION 'InvalidEventCategoryException: event_category must be NULL or "insight", not "%"', event_category
 			USING ERRCODE = '22023';
 	END IF;
 
@@ -311,11 +312,11 @@ BEGIN
 	-- the other parameters to be identical) and to the last row it returned.
 	-- Times enter tokens as epoch seconds (exact numerics, infinity allowed):
 	-- their text forms would depend on the session's DateStyle and TimeZone.
-	v_fp := md5(concat_ws('|', p_attribute_key, p_attribute_value,
-		extract(epoch FROM p_start_time), extract(epoch FROM p_end_time), v_cat));
-	IF p_next_token IS NOT NULL THEN
+	v_fp := md5(concat_ws('|', attribute_key, attribute_value,
+		extract(epoch FROM start_time), extract(epoch FROM end_time), v_cat));
+	IF next_token IS NOT NULL THEN
 		BEGIN
-			v_parts := string_to_array(convert_from(decode(p_next_token, 'base64'), 'UTF8'), '|');
+			v_parts := string_to_array(convert_from(decode(next_token, 'base64'), 'UTF8'), '|');
 			IF array_length(v_parts, 1) <> 4 OR v_parts[1] <> 'v1' THEN
 				RAISE EXCEPTION 'malformed';
 			END IF;
@@ -340,7 +341,7 @@ BEGIN
 	END IF;
 
 	-- CloudTrail answers an EventId that cannot exist with no events, not an error.
-	IF p_attribute_key = 'EventId' AND p_attribute_value !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
+	IF attribute_key = 'EventId' AND attribute_value !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' THEN
 		RETURN;
 	END IF;
 
@@ -350,14 +351,14 @@ BEGIN
 	RETURN QUERY
 	WITH page AS (
 		SELECT r AS ev, row_number() OVER (ORDER BY r.event_time DESC, r.event_id DESC) AS n
-		  FROM trail._lookup_rows(p_attribute_key, p_attribute_value, v_start, v_end, v_cat,
-		                          p_max_results + 1, v_after_t, v_after_i) r),
+		  FROM trail._lookup_rows(attribute_key, attribute_value, v_start, v_end, v_cat,
+		                          max_results + 1, v_after_t, v_after_i) r),
 	     tok AS (
 		SELECT replace(encode(convert_to(concat_ws('|', 'v1',
 		           (extract(epoch FROM (p.ev).event_time) * 1000000)::bigint, (p.ev).event_id, v_fp), 'UTF8'),
 		           'base64'), E'\n', '') AS t
 		  FROM page p
-		 WHERE p.n = p_max_results AND EXISTS (SELECT 1 FROM page q WHERE q.n = p_max_results + 1))
+		 WHERE p.n = max_results AND EXISTS (SELECT 1 FROM page q WHERE q.n = max_results + 1))
 	SELECT (p.ev).event_id, (p.ev).event_name, (p.ev).read_only, (p.ev).access_key_id,
 	       (p.ev).event_time, (p.ev).event_source, (p.ev).user_name,
 	       (SELECT coalesce(jsonb_agg(jsonb_build_object('ResourceType', x->'type',
@@ -366,33 +367,11 @@ BEGIN
 	       trail.cloudtrail_record(p.ev),
 	       (SELECT t FROM tok)
 	  FROM page p
-	 WHERE p.n <= p_max_results
+	 WHERE p.n <= max_results
 	 ORDER BY p.n;
 END
 $fn$;
 
-CREATE FUNCTION trail.lookup_events(
-	attribute_key   text        DEFAULT NULL,
-	attribute_value text        DEFAULT NULL,
-	start_time      timestamptz DEFAULT NULL,
-	end_time        timestamptz DEFAULT NULL,
-	max_results     int         DEFAULT 50,
-	next_token      text        DEFAULT NULL,
-	event_category  text        DEFAULT NULL)
-RETURNS TABLE (
-	event_id         uuid,
-	event_name       text,
-	read_only        boolean,
-	access_key_id    text,
-	event_time       timestamptz,
-	event_source     text,
-	username         text,
-	resources        jsonb,
-	cloudtrail_event jsonb,
-	next_token       text)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM trail._lookup_events($1, $2, $3, $4, $5, $6, $7) $$;
 
 COMMENT ON FUNCTION trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text) IS
 	'CloudTrail LookupEvents: management (or insight) events, newest first, 50 per page at most';
@@ -416,7 +395,6 @@ GRANT USAGE ON SCHEMA trail TO trail_reader;
 GRANT SELECT ON trail.events, trail.event_resources, trail.event_history TO trail_reader;
 GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
-	trail._lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail._lookup_rows(text, text, timestamptz, timestamptz, text, int, timestamptz, uuid),
 	trail.cloudtrail_record(trail.events),
 	trail.retention_start(timestamptz)
