@@ -24,6 +24,9 @@ SHLIB_LINK = -lcrypto -lz
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object is rebuilt when any of our headers changes (PGXS tracks none)
+$(OBJS): $(wildcard src/*.h)
+
 # resource ARNs name the database: give the regression database a stable name
 CONTRIB_TESTDB = trail_regress
 

@@ -50,8 +50,11 @@ COMMENT ON TABLE trail.events IS
 CREATE TABLE trail.events_default PARTITION OF trail.events DEFAULT;
 
 -- event_id is time-ordered (UUIDv7), so (event_id, event_time) is unique
--- across partitions as well as within them.
-CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time);
+-- across partitions as well as within them.  Like the lookup indexes below it
+-- covers what LookupEvents can see: data events, written in bulk, have no
+-- index entries at all.
+CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time)
+	WHERE event_category <> 'Data';
 
 -- Lookup indexes cover only what LookupEvents can see (management and insight
 -- events), in newest-first keyset order; data events pay for none of them.
@@ -114,8 +117,196 @@ ALTER EVENT TRIGGER trail_ddl_command_end ENABLE ALWAYS;
 ALTER EVENT TRIGGER trail_sql_drop ENABLE ALWAYS;
 
 ------------------------------------------------------------------------------
+-- Data events (reads and writes of selected tables).
+--
+-- Every statement on a selected table is one row of trail.events
+-- (eventCategory Data, eventName Insert/Update/Delete/Truncate/Copy/Select,
+-- responseElements.rowCount).  With row images ("changed" or "full"), each
+-- row it changed is a data event of its own, kept compactly in
+-- trail.event_rows: what every row of a statement shares is stored once, in
+-- the statement's row, which then serves as their header
+-- (additionalEventData.rowImages says so).  trail.data_events shows both
+-- kinds as complete CloudTrail rows.
+------------------------------------------------------------------------------
+CREATE TABLE trail.event_rows (
+	event_time          timestamptz NOT NULL,	-- its statement's
+	event_id            uuid        NOT NULL,	-- the row event's own id
+	statement_event_id  uuid        NOT NULL,	-- its statement's row in trail.events
+	row_number          int4        NOT NULL,	-- 1, 2, ... within the statement
+	partition_name      text,					-- leaf partition, if not the table named
+	-- JSON text, as built by the capture trigger: smaller than jsonb for
+	-- small objects and cheaper to write (jsonb would parse it again)
+	row_key             json,					-- primary key (NULL: no primary key)
+	old_image           json,
+	new_image           json
+) PARTITION BY RANGE (event_time);
+
+COMMENT ON TABLE trail.event_rows IS
+	'Row data events, one per changed row, partitioned by UTC day like trail.events; append-only';
+
+CREATE TABLE trail.event_rows_default PARTITION OF trail.event_rows DEFAULT;
+
+-- What the event store records (CloudTrail's UpdateEventDataStore): no row
+-- means the defaults, management events only and trail.retention_period.
+CREATE TABLE trail.event_data_store (
+	singleton                boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	advanced_event_selectors jsonb,
+	retention_period         int4 CHECK (retention_period BETWEEN 1 AND 3653),
+	updated_time             timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('trail.event_data_store', '');
+
+-- How each table's data events are captured (trail.set_capture_options).
+CREATE TABLE trail.capture_options (
+	table_id        regclass PRIMARY KEY,
+	row_images      text   NOT NULL CHECK (row_images IN ('none', 'changed', 'full')),
+	exclude_columns text[] NOT NULL,
+	redact_columns  text[] NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('trail.capture_options', '');
+
+CREATE FUNCTION trail.table_arn(tbl regclass) RETURNS text
+	LANGUAGE C STRICT STABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'trail_table_arn';
+
+COMMENT ON FUNCTION trail.table_arn(regclass) IS
+	'ARN of a table, as event selectors and resources name it';
+
+CREATE FUNCTION trail.update_event_data_store(
+	advanced_event_selectors jsonb DEFAULT NULL,
+	retention_period         int   DEFAULT NULL)
+	RETURNS jsonb
+	LANGUAGE C VOLATILE
+	AS 'MODULE_PATHNAME', 'trail_update_event_data_store';
+
+COMMENT ON FUNCTION trail.update_event_data_store(jsonb, int) IS
+	'CloudTrail UpdateEventDataStore: what the store records, and for how many days';
+
+CREATE FUNCTION trail.get_event_data_store() RETURNS jsonb
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT jsonb_build_object(
+		'Name', current_database(),
+		'Status', 'ENABLED',
+		'AdvancedEventSelectors', coalesce(s.advanced_event_selectors,
+			'[{"Name": "Management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]'),
+		'RetentionPeriod', coalesce(s.retention_period,
+			extract(epoch FROM coalesce(current_setting('trail.retention_period', true), '90d')::interval)::int / 86400),
+		'UpdatedTimestamp', s.updated_time)
+	  FROM (SELECT 1) one LEFT JOIN trail.event_data_store s ON true
+	$$;
+
+COMMENT ON FUNCTION trail.get_event_data_store() IS
+	'CloudTrail GetEventDataStore: the selectors and retention in force';
+
+CREATE FUNCTION trail.set_capture_options(
+	tbl             regclass,
+	row_images      text   DEFAULT 'changed',
+	exclude_columns text[] DEFAULT '{}',
+	redact_columns  text[] DEFAULT '{}')
+	RETURNS void
+	LANGUAGE C VOLATILE
+	AS 'MODULE_PATHNAME', 'trail_set_capture_options';
+
+COMMENT ON FUNCTION trail.set_capture_options(regclass, text, text[], text[]) IS
+	'How a selected table''s data events are captured: row images, excluded and redacted columns';
+
+-- The capture triggers: statement-level, with transition tables, so that a
+-- statement's rows are read once, in bulk, after it ran, from tuplestores
+-- that spill to disk (bounded memory whatever the statement's size).
+CREATE FUNCTION trail.capture_change() RETURNS trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'trail_capture_change';
+
+-- Does any data selector pick writes on this table (or an ancestor)?
+CREATE FUNCTION trail._selects_table_writes(tbl oid) RETURNS boolean
+	LANGUAGE C STRICT STABLE
+	AS 'MODULE_PATHNAME', 'trail_selects_table_writes';
+
+-- Put the capture triggers on exactly the tables the selectors pick now:
+-- one table and its partitions, the tables of one schema, or all tables.
+-- Runs as the extension owner, inside trail's internal scope.
+CREATE FUNCTION trail._reconcile_capture(p_table oid DEFAULT NULL, p_schema oid DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $fn$
+DECLARE
+	r record;
+	ops constant text[] := ARRAY['insert', 'update', 'delete'];
+	refs constant text[] := ARRAY['NEW TABLE AS trail_new', 'OLD TABLE AS trail_old NEW TABLE AS trail_new',
+	                              'OLD TABLE AS trail_old'];
+	i int;
+BEGIN
+	FOR r IN
+		SELECT c.oid, c.oid::regclass AS tbl,
+		       trail._selects_table_writes(c.oid) AS wanted,
+		       EXISTS (SELECT 1 FROM pg_trigger t
+		                WHERE t.tgrelid = c.oid AND t.tgname = 'trail_capture_insert') AS present
+		  FROM pg_class c
+		  JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+		   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'trail')
+		   AND n.nspname !~ '^pg_toast'
+		   AND (p_table IS NULL OR c.oid = p_table
+		        OR c.oid IN (SELECT relid FROM pg_partition_tree(p_table)))
+		   AND (p_schema IS NULL OR c.relnamespace = p_schema)
+	LOOP
+		IF r.wanted AND NOT r.present THEN
+			FOR i IN 1 .. 3 LOOP
+				EXECUTE format('CREATE TRIGGER trail_capture_%s AFTER %s ON %s REFERENCING %s'
+				               ' FOR EACH STATEMENT EXECUTE FUNCTION trail.capture_change()',
+				               ops[i], upper(ops[i]), r.tbl, refs[i]);
+				EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER trail_capture_%s', r.tbl, ops[i]);
+			END LOOP;
+			EXECUTE format('CREATE TRIGGER trail_capture_truncate AFTER TRUNCATE ON %s'
+			               ' FOR EACH STATEMENT EXECUTE FUNCTION trail.capture_change()', r.tbl);
+			EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER trail_capture_truncate', r.tbl);
+		ELSIF r.present AND NOT r.wanted THEN
+			FOREACH i IN ARRAY ARRAY[1, 2, 3] LOOP
+				EXECUTE format('DROP TRIGGER trail_capture_%s ON %s', ops[i], r.tbl);
+			END LOOP;
+			EXECUTE format('DROP TRIGGER trail_capture_truncate ON %s', r.tbl);
+		END IF;
+	END LOOP;
+
+	-- options of tables that are gone
+	DELETE FROM trail.capture_options o
+	 WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = o.table_id);
+END
+$fn$;
+
+-- Tables whose data events are captured now, and how.
+CREATE VIEW trail.captured_tables AS
+	SELECT c.oid::regclass AS table_id,
+	       trail.table_arn(c.oid) AS arn,
+	       coalesce(o.row_images, 'changed') AS row_images,
+	       coalesce(o.exclude_columns, '{}') AS exclude_columns,
+	       coalesce(o.redact_columns, '{}') AS redact_columns
+	  FROM pg_catalog.pg_trigger t
+	  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+	  LEFT JOIN trail.capture_options o ON o.table_id = c.oid
+	 WHERE t.tgname = 'trail_capture_insert'
+	   AND t.tgfoid = 'trail.capture_change()'::pg_catalog.regprocedure;
+
+COMMENT ON VIEW trail.captured_tables IS
+	'Tables whose data writes are captured now (the selectors pick them), with their options';
+
+------------------------------------------------------------------------------
 -- Retention: partitions ahead, days past the retention period dropped.
 ------------------------------------------------------------------------------
+CREATE FUNCTION trail.retention_start(as_of timestamptz DEFAULT now()) RETURNS timestamptz
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT as_of - coalesce(
+		(SELECT pg_catalog.make_interval(days => s.retention_period)
+		   FROM trail.event_data_store s WHERE s.retention_period IS NOT NULL),
+		pg_catalog.current_setting('trail.retention_period', true)::pg_catalog.interval,
+		'90 days') $$;
+
+COMMENT ON FUNCTION trail.retention_start(timestamptz) IS
+	'Oldest event time still within the retention period';
+
 CREATE FUNCTION trail.run_maintenance(as_of timestamptz DEFAULT now())
 	RETURNS TABLE (action text, partition_name text, row_count bigint)
 	LANGUAGE C VOLATILE STRICT
@@ -130,13 +321,6 @@ SELECT count(*) FROM trail.run_maintenance();
 ------------------------------------------------------------------------------
 -- Event history: management and insight events within the retention period.
 ------------------------------------------------------------------------------
-CREATE FUNCTION trail.retention_start(as_of timestamptz DEFAULT now()) RETURNS timestamptz
-	LANGUAGE sql STABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT as_of - coalesce(pg_catalog.current_setting('trail.retention_period', true), '90d')::pg_catalog.interval $$;
-
-COMMENT ON FUNCTION trail.retention_start(timestamptz) IS
-	'Oldest event time still within the retention period';
 
 CREATE VIEW trail.event_history AS
 	SELECT e.*
@@ -147,6 +331,43 @@ CREATE VIEW trail.event_history AS
 
 COMMENT ON VIEW trail.event_history IS
 	'Management and insight events within the retention period, newest first';
+
+-- Every data event as a complete trail.events row: statement events, and the
+-- row events of statements captured with row images, each joined to its
+-- statement's row for what they share.
+CREATE VIEW trail.data_events AS
+	SELECT e.*
+	  FROM trail.events e
+	 WHERE e.event_category = 'Data' AND NOT (e.additional_event_data ? 'rowImages')
+	UNION ALL
+	SELECT r.event_time, r.event_id, e.event_version, e.event_category, e.event_type,
+	       e.event_source, e.event_name, e.read_only, e.management_event, e.region,
+	       e.recipient_account_id, e.user_identity, e.user_name, e.access_key_id,
+	       e.source_ip_address, e.user_agent, e.request_id, e.transaction_id,
+	       e.request_parameters || jsonb_strip_nulls(jsonb_build_object(
+	           'partitionName', r.partition_name, 'key', r.row_key,
+	           'oldImage', r.old_image, 'newImage', r.new_image)),
+	       NULL::jsonb,
+	       (e.additional_event_data - 'rowImages' - 'rowEvents') || jsonb_build_object(
+	           'statementEventId', r.statement_event_id, 'rowNumber', r.row_number),
+	       CASE WHEN r.partition_name IS NULL THEN e.resources
+	            ELSE e.resources || jsonb_build_array(jsonb_build_object(
+	                'accountId', e.recipient_account_id, 'type', 'PG::Table',
+	                'ARN', 'arn:postgresql:table:' || e.region || ':' || e.recipient_account_id
+	                       || ':' || r.partition_name,
+	                'name', r.partition_name)) END,
+	       e.error_code, e.error_message, e.tls_details, e.shared_event_id,
+	       e.insight_details, e.is_global
+	  FROM trail.event_rows r
+	  JOIN trail.events e ON e.event_time = r.event_time AND e.event_id = r.statement_event_id
+	 WHERE e.event_category = 'Data';
+
+COMMENT ON VIEW trail.data_events IS
+	'Data events as complete rows: statement events and row events';
+
+CREATE FUNCTION trail.cloudtrail_record(trail.data_events) RETURNS jsonb
+	LANGUAGE C STRICT STABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'trail_cloudtrail_record';
 
 ------------------------------------------------------------------------------
 -- LookupEvents (spec section e).
@@ -392,10 +613,14 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA trail TO trail_reader;
-GRANT SELECT ON trail.events, trail.event_resources, trail.event_history TO trail_reader;
+GRANT SELECT ON trail.events, trail.event_resources, trail.event_history,
+	trail.event_rows, trail.data_events, trail.captured_tables TO trail_reader;
 GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail._lookup_rows(text, text, timestamptz, timestamptz, text, int, timestamptz, uuid),
 	trail.cloudtrail_record(trail.events),
+	trail.cloudtrail_record(trail.data_events),
+	trail.table_arn(regclass),
+	trail.get_event_data_store(),
 	trail.retention_start(timestamptz)
 	TO trail_reader;

@@ -53,9 +53,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "capture_data.h"
 #include "capture_utility.h"
 #include "catalog.h"
 #include "context.h"
+#include "data_store.h"
 #include "event.h"
 #include "protect.h"
 #include "redact.h"
@@ -894,6 +896,26 @@ record_statement(PlannedStmt *pstmt, const char *query_string,
 }
 
 /*
+ * Is the command DROP EXTENSION trail?
+ */
+static bool
+is_drop_of_trail(Node *parsetree)
+{
+	DropStmt   *drop;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt))
+		return false;
+	drop = (DropStmt *) parsetree;
+	if (drop->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, drop->objects)
+		if (strcmp(strVal(lfirst(lc)), "trail") == 0)
+			return true;
+	return false;
+}
+
+/*
  * Is the command run by trail itself, or by an extension script?  Neither
  * is a user's management event (CREATE EXTENSION itself is).
  */
@@ -915,9 +937,26 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		installed = (trail_catalog() != NULL);
 	CaptureFrame frame;
+	Oid			copy_relid = InvalidOid;
+	bool		copy_from = false;
+	Oid			outer_copy_from;
 
 	if (installed)
+	{
 		trail_protect_utility(pstmt);
+
+		/* COPY of a table moves data: its rows are data events */
+		if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->relation != NULL)
+		{
+			copy_relid = RangeVarGetRelid(((CopyStmt *) parsetree)->relation,
+										  NoLock, true);
+			copy_from = ((CopyStmt *) parsetree)->is_from;
+		}
+
+		/* the capture triggers go before the functions they call */
+		if (is_drop_of_trail(parsetree) && !is_plumbing())
+			trail_data_store_drop_triggers();
+	}
 
 	memset(&frame, 0, sizeof(frame));
 	frame.parent = current_frame;
@@ -938,6 +977,7 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	current_frame = &frame;
 	trail_context_utility_enter();
+	outer_copy_from = trail_capture_copy_from_begin(copy_from ? copy_relid : InvalidOid);
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -949,10 +989,14 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_FINALLY();
 	{
+		trail_capture_copy_from_end(outer_copy_from);
 		trail_context_utility_exit();
 		current_frame = frame.parent;
 	}
 	PG_END_TRY();
+
+	if (OidIsValid(copy_relid) && !copy_from)
+		trail_capture_copy_to(copy_relid, qc != NULL ? qc->nprocessed : 0);
 
 	/* DROP EXTENSION trail leaves nowhere to write; CREATE EXTENSION does */
 	if (frame.capture && trail_catalog() != NULL)
@@ -967,11 +1011,16 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * plans are kept for the session, as they run for every DDL command.
  */
 static void
-collect_objects(FunctionCallInfo fcinfo, const char *query, SPIPlanPtr *plan)
+collect_objects(FunctionCallInfo fcinfo, const char *query, SPIPlanPtr *plan,
+				bool changed)
 {
 	EventTriggerData *trigdata;
 	const char *tag;
 	uint64		i;
+	List	   *changed_types = NIL;
+	List	   *changed_oids = NIL;
+	ListCell   *t;
+	ListCell   *o;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1009,8 +1058,23 @@ collect_objects(FunctionCallInfo fcinfo, const char *query, SPIPlanPtr *plan)
 		if (current_frame != NULL && current_frame->capture && listed &&
 			object_type != NULL && identity != NULL)
 			add_resource(current_frame, object_type, identity);
+		if (changed && object_type != NULL)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+			changed_types = lappend(changed_types, pstrdup(object_type));
+			changed_oids = lappend_oid(changed_oids,
+									   DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull)));
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 	SPI_finish();
+
+	/* new, renamed or moved tables may be picked by the data selectors now */
+	forboth(t, changed_types, o, changed_oids)
+		trail_data_store_object_changed(lfirst(t), lfirst_oid(o));
+	list_free_deep(changed_types);
+	list_free(changed_oids);
 }
 
 /*
@@ -1022,8 +1086,8 @@ trail_capture_ddl_command_end(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 
 	collect_objects(fcinfo,
-					"SELECT object_type, schema_name, object_identity, true"
-					"  FROM pg_catalog.pg_event_trigger_ddl_commands()", &plan);
+					"SELECT object_type, schema_name, object_identity, true, objid"
+					"  FROM pg_catalog.pg_event_trigger_ddl_commands()", &plan, true);
 	PG_RETURN_NULL();
 }
 
@@ -1043,7 +1107,7 @@ trail_capture_sql_drop(PG_FUNCTION_ARGS)
 					" original OR normal OR (object_type OPERATOR(pg_catalog.=) ANY"
 					"   ('{table,index,sequence,view,materialized view,foreign table}'::pg_catalog.text[])"
 					"   AND schema_name OPERATOR(pg_catalog.<>) 'pg_toast')"
-					"  FROM pg_catalog.pg_event_trigger_dropped_objects()", &plan);
+					"  FROM pg_catalog.pg_event_trigger_dropped_objects()", &plan, false);
 	PG_RETURN_NULL();
 }
 

@@ -246,6 +246,7 @@ static struct
 	Oid			current_oid;
 	char	   *session_context;
 	Jsonb	   *identity;
+	char	   *arn;			/* identity's "arn", for selectors */
 }			identity_cache;
 
 static void
@@ -355,12 +356,27 @@ trail_user_identity(const char *invoked_by)
 		pfree(identity_cache.identity);
 	if (identity_cache.session_context)
 		pfree(identity_cache.session_context);
+	if (identity_cache.arn)
+		pfree(identity_cache.arn);
 	identity_cache.valid = false;
 	identity_cache.identity = build_user_identity(NULL);
+	{
+		JsonbValue *arn = getKeyJsonValueFromContainer(&identity_cache.identity->root,
+													   "arn", 3, NULL);
+
+		identity_cache.arn = pnstrdup(arn->val.string.val, arn->val.string.len);
+	}
 	identity_cache.session_context = pstrdup(ctx);
 	identity_cache.session_oid = GetSessionUserId();
 	identity_cache.current_oid = GetUserId();
 	identity_cache.valid = true;
 	MemoryContextSwitchTo(old);
 	return identity_cache.identity;
+}
+
+const char *
+trail_user_arn(void)
+{
+	(void) trail_user_identity(NULL);
+	return identity_cache.arn;
 }

@@ -18,6 +18,8 @@
  */
 extern Jsonb *trail_user_identity(const char *invoked_by);
 
+/* userIdentity.arn of the current user (the cached identity's) */
+extern const char *trail_user_arn(void);
 extern const char *trail_access_key_id(void);	/* session id, like %c */
 extern const char *trail_source_ip(void);	/* client address or "local" */
 extern const char *trail_user_agent(void);	/* application_name, or NULL */

@@ -5,14 +5,18 @@
  *
  * trail.events is range-partitioned by UTC day: trail.events_YYYYMMDD holds
  * [YYYY-MM-DD 00:00:00+00, next day 00:00:00+00).  Events whose day has no
- * partition yet land in trail.events_default.  One maintenance pass, run by
+ * partition yet land in trail.events_default.  trail.event_rows (the row
+ * data events) is partitioned the same way, and every day of it is created
+ * and dropped together with the day of trail.events.  One maintenance pass, run by
  * the background worker every trail.maintenance_interval and available to
  * superusers as trail.run_maintenance(), does three things:
  *
  *	- creates the partitions from today to trail.premake_days ahead, and one
  *	  for every day within retention that has rows waiting in the default
  *	  partition, moving those rows in;
- *	- drops the partitions whose whole day lies past trail.retention_period;
+ *	- drops the partitions whose whole day lies past the retention period
+ *	  (the event data store's, or trail.retention_period; see
+ *	  trail.retention_start());
  *	- deletes the rows past retention from the default partition.
  *
  * Design notes:
@@ -66,9 +70,12 @@ PG_FUNCTION_INFO_V1(trail_run_maintenance);
 /* How long a pass waits for any one lock before giving up */
 #define MAINTENANCE_LOCK_TIMEOUT "5s"
 
-/* Relation names: events_YYYYMMDD */
+/* Relation names: events_YYYYMMDD (and event_rows_YYYYMMDD) */
 #define PARTITION_PREFIX "events_"
 #define PARTITION_RELNAME_LEN (sizeof(PARTITION_PREFIX) - 1 + 8)
+
+/* The partitioned tables, each with a partition per day and a default */
+static const char *const partitioned_tables[] = {"events", "event_rows"};
 
 /* What a pass did, kept until it can be reported and recorded */
 typedef enum MaintenanceKind
@@ -128,11 +135,12 @@ day_start(DateADT day)
 }
 
 /*
- * Relation name of a day's partition (events_YYYYMMDD) into a buffer of
- * NAMEDATALEN bytes.  Only four-digit years keep names and days one to one.
+ * Relation name of a day's partition of a table (events_YYYYMMDD) into a
+ * buffer of NAMEDATALEN bytes.  Only four-digit years keep names and days
+ * one to one.
  */
 static void
-partition_relname(DateADT day, char *relname)
+partition_relname(const char *table, DateADT day, char *relname)
 {
 	int			year,
 				month,
@@ -143,8 +151,8 @@ partition_relname(DateADT day, char *relname)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("trail partitions cover the years 1 to 9999, not %d", year)));
-	snprintf(relname, NAMEDATALEN, PARTITION_PREFIX "%04d%02d%02d",
-			 year, month, mday);
+	snprintf(relname, NAMEDATALEN, "%s_%04d%02d%02d",
+			 table, year, month, mday);
 }
 
 /*
@@ -155,7 +163,7 @@ partition_qualified_name(DateADT day)
 {
 	char		relname[NAMEDATALEN];
 
-	partition_relname(day, relname);
+	partition_relname("events", day, relname);
 	return psprintf("trail.%s", relname);
 }
 
@@ -308,8 +316,10 @@ wanted_days(MaintenancePass *pass, int *ndays)
 	int			unique = 0;
 	int			i;
 
-	waiting = run_sql("SELECT DISTINCT pg_catalog.date_trunc('day', event_time, 'UTC')"
-					  " FROM trail.events_default WHERE event_time >= $1",
+	waiting = run_sql("SELECT pg_catalog.date_trunc('day', event_time, 'UTC')"
+					  " FROM trail.events_default WHERE event_time >= $1"
+					  " UNION SELECT pg_catalog.date_trunc('day', event_time, 'UTC')"
+					  " FROM trail.event_rows_default WHERE event_time >= $1",
 					  1, &pass->retention_start);
 
 	days = palloc(sizeof(DateADT) * (trail_premake_days + 1 + waiting));
@@ -333,11 +343,11 @@ wanted_days(MaintenancePass *pass, int *ndays)
 }
 
 /*
- * Create the partition of one day, move its rows out of the default
- * partition and attach it.  Returns the number of rows moved.
+ * Create the partition of one day of one table, move its rows out of the
+ * default partition and attach it.  Returns the number of rows moved.
  */
 static int64
-create_partition(DateADT day)
+create_partition(const char *table, DateADT day)
 {
 	char		relname[NAMEDATALEN];
 	char	   *from = day_literal(day);
@@ -345,12 +355,12 @@ create_partition(DateADT day)
 	TimestampTz bounds[2] = {day_start(day), day_start(day + 1)};
 	uint64		moved;
 
-	partition_relname(day, relname);
+	partition_relname(table, day, relname);
 
 	run_sql(psprintf("CREATE TABLE trail.%s"
-					 " (LIKE trail.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+					 " (LIKE trail.%s INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
 					 " CONSTRAINT %s_bounds CHECK (event_time >= %s AND event_time < %s))",
-					 relname, relname, from, to),
+					 relname, table, relname, from, to),
 			0, NULL);
 
 	/*
@@ -362,14 +372,14 @@ create_partition(DateADT day)
 		run_sql(psprintf("ALTER EXTENSION trail ADD TABLE trail.%s", relname),
 				0, NULL);
 
-	moved = run_sql(psprintf("WITH moved AS (DELETE FROM trail.events_default"
+	moved = run_sql(psprintf("WITH moved AS (DELETE FROM trail.%s_default"
 							 " WHERE event_time >= $1 AND event_time < $2 RETURNING *)"
 							 " INSERT INTO trail.%s SELECT * FROM moved",
-							 relname),
+							 table, relname),
 					2, bounds);
-	run_sql(psprintf("ALTER TABLE trail.events ATTACH PARTITION trail.%s"
+	run_sql(psprintf("ALTER TABLE trail.%s ATTACH PARTITION trail.%s"
 					 " FOR VALUES FROM (%s) TO (%s)",
-					 relname, from, to),
+					 table, relname, from, to),
 			0, NULL);
 
 	/* the partition constraint now says the same */
@@ -381,16 +391,19 @@ create_partition(DateADT day)
 }
 
 /*
- * Drop the partition of one day.  Returns the number of rows it held.
+ * Drop the partition of one day of one table.  Returns the number of rows
+ * it held.
  */
 static int64
-drop_partition(DateADT day)
+drop_partition(const char *table, DateADT day)
 {
 	char		relname[NAMEDATALEN];
 	bool		isnull;
 	int64		rows;
 
-	partition_relname(day, relname);
+	partition_relname(table, day, relname);
+	if (!OidIsValid(get_relname_relid(relname, trail_catalog()->namespace_oid)))
+		return 0;
 
 	run_sql(psprintf("SELECT pg_catalog.count(*) FROM trail.%s", relname),
 			0, NULL);
@@ -415,14 +428,25 @@ maintain_partitions(MaintenancePass *pass)
 	int			nexisting;
 	int			nwanted;
 	int			i;
+	int			t;
 	uint64		purged;
 
 	/* LOCAL: undone by trail_sql_end(), never leaks into the caller */
 	(void) set_config_option("lock_timeout", MAINTENANCE_LOCK_TIMEOUT,
 							 PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	run_sql("LOCK TABLE trail.events_default IN SHARE ROW EXCLUSIVE MODE",
-			0, NULL);
+	run_sql("LOCK TABLE trail.events_default, trail.event_rows_default"
+			" IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+
+	/* the retention period may be the event data store's: ask SQL */
+	run_sql("SELECT trail.retention_start($1)", 1, &pass->as_of);
+	{
+		bool		isnull;
+
+		pass->retention_start = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																  SPI_tuptable->tupdesc,
+																  1, &isnull));
+	}
 
 	existing = existing_days(pass, &nexisting);
 	wanted = wanted_days(pass, &nwanted);
@@ -433,10 +457,12 @@ maintain_partitions(MaintenancePass *pass)
 
 		if (bsearch(&day, existing, nexisting, sizeof(DateADT), day_cmp) != NULL)
 			continue;
+		/* rows of event_rows go with their events: count the events */
+		create_partition("event_rows", day);
 		add_action(pass, MAINT_CREATED, day,
 				   day >= today && day <= today + trail_premake_days ?
 				   "premake" : "default partition",
-				   create_partition(day));
+				   create_partition("events", day));
 	}
 
 	/* a day goes only when all of it is past retention */
@@ -445,12 +471,18 @@ maintain_partitions(MaintenancePass *pass)
 		DateADT		day = existing[i];
 
 		if (day_start(day + 1) <= pass->retention_start)
+		{
+			drop_partition("event_rows", day);
 			add_action(pass, MAINT_DROPPED, day, "retention",
-					   drop_partition(day));
+					   drop_partition("events", day));
+		}
 	}
 
-	purged = run_sql("DELETE FROM trail.events_default WHERE event_time < $1",
-					 1, &pass->retention_start);
+	purged = 0;
+	for (t = 0; t < lengthof(partitioned_tables); t++)
+		purged += run_sql(psprintf("DELETE FROM trail.%s_default WHERE event_time < $1",
+								   partitioned_tables[t]),
+						  1, &pass->retention_start);
 	if (purged > 0)
 		add_action(pass, MAINT_PURGED, 0, "retention", (int64) purged);
 
@@ -573,8 +605,7 @@ trail_maintain(TimestampTz as_of, Tuplestorestate *report,
 				 errmsg("maintenance needs a finite point in time")));
 
 	pass.as_of = as_of;
-	pass.retention_start = as_of -
-		(int64) trail_retention_period * USECS_PER_MINUTE;
+	pass.retention_start = 0;	/* set by the pass */
 	pass.events_relid = cat->events_relid;
 	pass.namespace_oid = cat->namespace_oid;
 	pass.result_cxt = CurrentMemoryContext;
@@ -611,6 +642,24 @@ trail_maintain(TimestampTz as_of, Tuplestorestate *report,
 		}
 		record_action(&pass, action, table_name);
 	}
+}
+
+Oid
+trail_partition_for(const char *table, TimestampTz t)
+{
+	const TrailCatalog *cat = trail_catalog();
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+
+	partition_relname(table, utc_day(t), relname);
+	relid = get_relname_relid(relname, cat->namespace_oid);
+	if (OidIsValid(relid) && get_rel_relispartition(relid))
+		return relid;
+	snprintf(relname, sizeof(relname), "%s_default", table);
+	relid = get_relname_relid(relname, cat->namespace_oid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "trail: table trail.%s is missing", relname);
+	return relid;
 }
 
 /*

@@ -12,6 +12,12 @@
 #include "utils/timestamp.h"
 
 /*
+ * The partition of trail.<table> ("events" or "event_rows") that holds the
+ * given time: its day's, or the default partition when that day has none.
+ */
+extern Oid	trail_partition_for(const char *table, TimestampTz t);
+
+/*
  * One maintenance pass for the current database as of the given time:
  * create the partitions from as_of's UTC day to trail.premake_days ahead
  * (and any day within retention that has rows waiting in the default

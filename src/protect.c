@@ -18,7 +18,10 @@
  *	  schema trail (a cascade would remove the sql_drop trigger before it
  *	  fires; a rename would hide trail from itself), moving trail's objects
  *	  to another schema, and dropping its tables (PostgreSQL refuses to drop
- *	  extension members too, but less clearly);
+ *	  extension members too, but less clearly); and dropping, renaming,
+ *	  replacing or disabling the capture triggers of data events, which a
+ *	  table's owner could otherwise use to write unrecorded (changing the
+ *	  event selectors is how capture stops);
  *	- trail's event triggers refuse every other DDL whose objects lie in
  *	  schema trail (ALTER TABLE ... DETACH PARTITION, DROP TABLE of a day,
  *	  DROP SCHEMA trail CASCADE, ...), which rolls the command back.
@@ -34,17 +37,22 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_event_trigger.h"
+#include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "catalog.h"
 #include "protect.h"
@@ -157,6 +165,101 @@ is_own_event_trigger(const char *name)
 		getExtensionOfObject(EventTriggerRelationId, evtoid) == cat->extension_oid;
 }
 
+/*
+ * Is the trigger of this name on this table one of trail's capture
+ * triggers (its function is trail.capture_change)?
+ */
+static bool
+is_capture_trigger(Oid relid, const char *name)
+{
+	const TrailCatalog *cat = trail_catalog();
+	Relation	pg_trigger;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		capture = false;
+
+	if (cat == NULL || !OidIsValid(relid) || name == NULL)
+		return false;
+	pg_trigger = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(name));
+	scan = systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true,
+							  NULL, 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Oid			fn = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid;
+		char	   *fname = get_func_name(fn);
+
+		capture = get_func_namespace(fn) == cat->namespace_oid &&
+			fname != NULL && strcmp(fname, "capture_change") == 0;
+	}
+	systable_endscan(scan);
+	table_close(pg_trigger, AccessShareLock);
+	return capture;
+}
+
+/*
+ * Does an ALTER TABLE enable or disable one of trail's capture triggers
+ * (by name, or with ALL or USER)?  Any change of their firing mode would
+ * let writes go unrecorded: they are ALWAYS.
+ */
+static bool
+alters_capture_trigger(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+	Oid			relid = InvalidOid;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+				if (!OidIsValid(relid))
+					relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				if (is_capture_trigger(relid, cmd->name ? cmd->name : "trail_capture_insert"))
+					return true;
+				break;
+			default:
+				break;
+		}
+	}
+	return false;
+}
+
+/*
+ * Does DROP TRIGGER name one of trail's capture triggers?
+ */
+static bool
+drops_capture_trigger(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = lfirst(lc);
+		List	   *table = list_truncate(list_copy(names), list_length(names) - 1);
+		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(table),
+											 NoLock, true);
+
+		if (is_capture_trigger(relid, strVal(llast(names))))
+			return true;
+	}
+	return false;
+}
+
 void
 trail_protect_utility(PlannedStmt *pstmt)
 {
@@ -183,8 +286,20 @@ trail_protect_utility(PlannedStmt *pstmt)
 				refuse("a rule on trail's tables");
 			break;
 		case T_CreateTrigStmt:
-			if (names_own_relation(((CreateTrigStmt *) parsetree)->relation))
-				refuse("a trigger on trail's tables");
+			{
+				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+
+				if (names_own_relation(stmt->relation))
+					refuse("a trigger on trail's tables");
+				if (stmt->replace &&
+					is_capture_trigger(RangeVarGetRelid(stmt->relation, NoLock, true),
+									   stmt->trigname))
+					refuse("replacing trail's capture triggers");
+			}
+			break;
+		case T_AlterTableStmt:
+			if (alters_capture_trigger((AlterTableStmt *) parsetree))
+				refuse("enabling or disabling trail's capture triggers (change the event selectors instead)");
 			break;
 		case T_CreatePolicyStmt:
 			if (names_own_relation(((CreatePolicyStmt *) parsetree)->table))
@@ -214,11 +329,18 @@ trail_protect_utility(PlannedStmt *pstmt)
 				if (stmt->renameType == OBJECT_SCHEMA &&
 					strcmp(stmt->subname, "trail") == 0)
 					refuse("renaming schema trail");
+				if (stmt->renameType == OBJECT_TRIGGER &&
+					is_capture_trigger(RangeVarGetRelid(stmt->relation, NoLock, true),
+									   stmt->subname))
+					refuse("renaming trail's capture triggers");
 			}
 			break;
 		case T_DropStmt:
 			{
 				DropStmt   *stmt = (DropStmt *) parsetree;
+
+				if (stmt->removeType == OBJECT_TRIGGER && drops_capture_trigger(stmt))
+					refuse("dropping trail's capture triggers (change the event selectors instead)");
 
 				/*
 				 * DROP SCHEMA trail CASCADE removes trail's own sql_drop

@@ -14,7 +14,9 @@
  *	- the security context is restricted, as for maintenance commands;
  *	- trail's internal flag is raised, which is what lets these writes past
  *	  the append-only protection (protect.c) and keeps the capture hook from
- *	  recording trail's own plumbing as if a user had done it.
+ *	  recording trail's own plumbing as if a user had done it;
+ *	- a snapshot is pushed if none is active, as at ExecutorEnd of a portal,
+ *	  where read events are recorded.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,7 @@
 
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 
 #include "sql.h"
 
@@ -43,11 +46,23 @@ trail_sql_begin(TrailSqlScope *scope, Oid run_as)
 							 PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	internal_active = true;
+
+	scope->snapshot = NULL;
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		scope->snapshot = GetActiveSnapshot();
+	}
 }
 
 void
 trail_sql_end(TrailSqlScope *scope)
 {
+	/* after an error, abort cleans up whatever the stack holds */
+	if (scope->snapshot != NULL)
+	if (scope->snapshot != NULL && ActiveSnapshotSet() &&
+		GetActiveSnapshot() == scope->snapshot)
+		PopActiveSnapshot();
 	internal_active = scope->save_internal;
 	AtEOXact_GUC(false, scope->save_nestlevel);
 	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);

@@ -13,12 +13,15 @@
 #ifndef TRAIL_SQL_H
 #define TRAIL_SQL_H
 
+#include "utils/snapshot.h"
+
 typedef struct TrailSqlScope
 {
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
 	bool		save_internal;
+	Snapshot	snapshot;		/* pushed by begin, when none was active */
 } TrailSqlScope;
 
 extern void trail_sql_begin(TrailSqlScope *scope, Oid run_as);

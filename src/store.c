@@ -28,11 +28,12 @@
 
 #include "catalog.h"
 #include "context.h"
+#include "selectors.h"
 #include "sql.h"
 #include "store.h"
 #include "trail.h"
 
-#define STORE_NARGS 27
+#define STORE_NARGS (TRAIL_EVENT_NCOLUMNS + 2)
 
 static SPIPlanPtr insert_plan = NULL;
 
@@ -65,28 +66,70 @@ static const Oid insert_types[STORE_NARGS] = {
 	TEXTARRAYOID, TEXTARRAYOID
 };
 
+/* trail.events' columns, in the order of the insert's parameters */
+const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS] = {
+	"event_time", "event_id", "event_version", "event_category",
+	"event_type", "event_source", "event_name", "read_only",
+	"management_event", "region", "recipient_account_id", "user_identity",
+	"user_name", "access_key_id", "source_ip_address", "user_agent",
+	"request_id", "transaction_id", "request_parameters",
+	"response_elements", "additional_event_data", "resources",
+	"error_code", "error_message", "is_global"
+};
+
 /*
- * Set one text parameter, NULL when the string is.
+ * Set one text value, NULL when the string is.
  */
 static void
-set_text(Datum *values, char *nulls, int i, const char *s)
+set_text(Datum *values, bool *nulls, int i, const char *s)
 {
-	if (s == NULL)
-		nulls[i] = 'n';
-	else
+	nulls[i] = (s == NULL);
+	if (s != NULL)
 		values[i] = CStringGetTextDatum(s);
 }
 
 /*
- * Set one jsonb parameter, NULL when the value is.
+ * Set one jsonb value, NULL when the value is.
  */
 static void
-set_jsonb(Datum *values, char *nulls, int i, Jsonb *j)
+set_jsonb(Datum *values, bool *nulls, int i, Jsonb *j)
 {
-	if (j == NULL)
-		nulls[i] = 'n';
-	else
+	nulls[i] = (j == NULL);
+	if (j != NULL)
 		values[i] = JsonbPGetDatum(j);
+}
+
+void
+trail_event_datums(const TrailEvent *ev, Datum *values, bool *nulls)
+{
+	memset(nulls, 0, sizeof(bool) * TRAIL_EVENT_NCOLUMNS);
+	values[0] = TimestampTzGetDatum(ev->event_time);
+	values[1] = UUIDPGetDatum(&ev->event_id);
+	set_text(values, nulls, 2, TRAIL_EVENT_VERSION);
+	set_text(values, nulls, 3, ev->event_category);
+	set_text(values, nulls, 4, ev->event_type);
+	set_text(values, nulls, 5, ev->event_source);
+	set_text(values, nulls, 6, ev->event_name);
+	values[7] = BoolGetDatum(ev->read_only);
+	values[8] = BoolGetDatum(ev->management_event);
+	set_text(values, nulls, 9, trail_region());
+	set_text(values, nulls, 10, trail_account_id());
+	set_jsonb(values, nulls, 11, ev->user_identity);
+	set_text(values, nulls, 12, ev->user_name);
+	set_text(values, nulls, 13, ev->access_key_id);
+	set_text(values, nulls, 14, ev->source_ip_address);
+	set_text(values, nulls, 15, ev->user_agent);
+	set_text(values, nulls, 16, ev->request_id);
+	nulls[17] = !FullTransactionIdIsValid(ev->transaction_id);
+	if (!nulls[17])
+		values[17] = FullTransactionIdGetDatum(ev->transaction_id);
+	set_jsonb(values, nulls, 18, ev->request_parameters);
+	set_jsonb(values, nulls, 19, ev->response_elements);
+	set_jsonb(values, nulls, 20, ev->additional_event_data);
+	set_jsonb(values, nulls, 21, ev->resources);
+	set_text(values, nulls, 22, ev->error_code);
+	set_text(values, nulls, 23, ev->error_message);
+	values[24] = BoolGetDatum(ev->is_global);
 }
 
 /*
@@ -141,47 +184,74 @@ lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
 	*values = PointerGetDatum(strlist_to_textarray(value_list));
 }
 
+/*
+ * A string member of a JSON object, or NULL.
+ */
+static const char *
+string_member(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Does the event data store record this event (its selectors)?
+ */
+static bool
+selected(const TrailEvent *ev)
+{
+	SelectorEvent sel = {
+		.event_category = ev->event_category,
+		.event_name = ev->event_name,
+		.read_only = ev->read_only,
+		.event_source = ev->event_source
+	};
+
+	if (ev->user_identity != NULL)
+		sel.user_arn = string_member(&ev->user_identity->root, "arn");
+	if (ev->resources != NULL && JsonContainerIsArray(&ev->resources->root))
+	{
+		JsonbContainer *arr = &ev->resources->root;
+		int			n = JsonContainerSize(arr);
+		int			i;
+
+		sel.resource_types = palloc(sizeof(char *) * Max(n, 1));
+		sel.resource_arns = palloc(sizeof(char *) * Max(n, 1));
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *r = getIthJsonbValueFromContainer(arr, i);
+
+			if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
+				continue;
+			sel.resource_types[sel.nresources] = string_member(r->val.binary.data, "type");
+			sel.resource_arns[sel.nresources] = string_member(r->val.binary.data, "ARN");
+			sel.nresources++;
+		}
+	}
+	return trail_selects_event(&sel);
+}
+
 void
 trail_store_event(const TrailEvent *ev)
 {
 	const TrailCatalog *cat = trail_catalog();
 	Datum		values[STORE_NARGS];
 	char		nulls[STORE_NARGS];
+	bool		isnull[TRAIL_EVENT_NCOLUMNS];
+	int			i;
 	TrailSqlScope scope;
 	bool		save_read_only = XactReadOnly;
 
-	if (cat == NULL)
+	if (cat == NULL || !selected(ev))
 		return;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = TimestampTzGetDatum(ev->event_time);
-	values[1] = UUIDPGetDatum(&ev->event_id);
-	set_text(values, nulls, 2, TRAIL_EVENT_VERSION);
-	set_text(values, nulls, 3, ev->event_category);
-	set_text(values, nulls, 4, ev->event_type);
-	set_text(values, nulls, 5, ev->event_source);
-	set_text(values, nulls, 6, ev->event_name);
-	values[7] = BoolGetDatum(ev->read_only);
-	values[8] = BoolGetDatum(ev->management_event);
-	set_text(values, nulls, 9, trail_region());
-	set_text(values, nulls, 10, trail_account_id());
-	set_jsonb(values, nulls, 11, ev->user_identity);
-	set_text(values, nulls, 12, ev->user_name);
-	set_text(values, nulls, 13, ev->access_key_id);
-	set_text(values, nulls, 14, ev->source_ip_address);
-	set_text(values, nulls, 15, ev->user_agent);
-	set_text(values, nulls, 16, ev->request_id);
-	if (FullTransactionIdIsValid(ev->transaction_id))
-		values[17] = FullTransactionIdGetDatum(ev->transaction_id);
-	else
-		nulls[17] = 'n';
-	set_jsonb(values, nulls, 18, ev->request_parameters);
-	set_jsonb(values, nulls, 19, ev->response_elements);
-	set_jsonb(values, nulls, 20, ev->additional_event_data);
-	set_jsonb(values, nulls, 21, ev->resources);
-	set_text(values, nulls, 22, ev->error_code);
-	set_text(values, nulls, 23, ev->error_message);
-	values[24] = BoolGetDatum(ev->is_global);
+	trail_event_datums(ev, values, isnull);
+	for (i = 0; i < TRAIL_EVENT_NCOLUMNS; i++)
+		nulls[i] = isnull[i] ? 'n' : ' ';
+	nulls[25] = nulls[26] = ' ';
 	lookup_entries(ev, &values[25], &values[26]);
 
 	trail_sql_begin(&scope, cat->owner);

@@ -13,8 +13,16 @@
 /*
  * Insert one event into trail.events of the current database, inside the
  * current transaction (so it commits or rolls back with the command).
- * Does nothing when trail is not installed here.
+ * Does nothing when trail is not installed here, or when the event data
+ * store's selectors do not pick the event.
  */
 extern void trail_store_event(const TrailEvent *ev);
+
+/* The columns of trail.events an event fills, by name, in a fixed order */
+#define TRAIL_EVENT_NCOLUMNS 25
+extern const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS];
+
+/* An event's values for those columns */
+extern void trail_event_datums(const TrailEvent *ev, Datum *values, bool *nulls);
 
 #endif							/* TRAIL_STORE_H */

@@ -22,10 +22,12 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "capture_data.h"
 #include "capture_utility.h"
 #include "catalog.h"
 #include "context.h"
 #include "protect.h"
+#include "selectors.h"
 #include "trail.h"
 #include "worker.h"
 
@@ -113,6 +115,8 @@ _PG_init(void)
 	trail_context_init();
 	trail_protect_init();
 	trail_capture_utility_init();
+	trail_capture_data_init();
+	trail_selectors_init();
 	trail_worker_register();
 }
 

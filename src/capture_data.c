@@ -1,0 +1,807 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture_data.c
+ *	  Data events: writes and reads of the tables the selectors pick.
+ *
+ * Writes.  Every table the event data store's selectors pick carries four
+ * statement-level AFTER triggers (data_store.c puts them there), INSERT,
+ * UPDATE and DELETE with transition tables and TRUNCATE, all calling
+ * trail_capture_change().  The trigger runs once per statement and table,
+ * after the statement, and sees all its rows in the transition tables:
+ *
+ *	- it writes one statement event into trail.events (eventName Insert,
+ *	  Update, Delete, Truncate, or Copy for COPY FROM; responseElements
+ *	  {"rowCount": n}), and, when the table is captured with row images,
+ *	- one row event per row into trail.event_rows: the key, and the old and
+ *	  new images ("changed": UPDATE keeps only the columns that changed;
+ *	  "full": whole rows), as JSON built here in C.
+ *
+ * Why transition tables rather than row triggers: PostgreSQL keeps them in
+ * tuplestores that spill to disk past work_mem, so a statement of any size
+ * is captured in bounded memory (row triggers would queue an event per row
+ * in backend memory), and they hold exactly the rows written, after BEFORE
+ * triggers, generated columns and ON CONFLICT.  MERGE fires the triggers
+ * of each action it took; a change through a partitioned table fires the
+ * triggers of the table the user named.
+ *
+ * Reads.  An ExecutorEnd hook looks at the relations a SELECT read (with
+ * views and functions expanded, as the executor sees them) and writes one
+ * "Select" event per selected table with the number of rows returned; COPY
+ * TO is reported by the utility hook.
+ *
+ * Every event is written in the user's transaction, through batch.c.  What
+ * each table needs (its ARN, options, image columns) is worked out once per
+ * backend and kept until the table, its options or the selectors change.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/catalog.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "parser/parsetree.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "batch.h"
+#include "capture_data.h"
+#include "catalog.h"
+#include "context.h"
+#include "data_store.h"
+#include "event.h"
+#include "selectors.h"
+#include "sql.h"
+
+PG_FUNCTION_INFO_V1(trail_capture_change);
+
+/* CloudTrail truncates requestParameters at 100 KB */
+#define MAX_STATEMENT_BYTES (100 * 1024)
+
+typedef enum RowImages
+{
+	ROW_IMAGES_NONE,
+	ROW_IMAGES_CHANGED,
+	ROW_IMAGES_FULL
+} RowImages;
+
+/* How a column's text form becomes JSON */
+typedef enum JsonKind
+{
+	JSON_STRING,
+	JSON_NUMBER,
+	JSON_BOOL,
+	JSON_RAW					/* json and jsonb: already JSON */
+} JsonKind;
+
+/* One column of a captured table's images */
+typedef struct ImageColumn
+{
+	AttrNumber	attnum;
+	char	   *json_key;		/* "name": */
+	FmgrInfo	output;
+	JsonKind	kind;
+	int16		typlen;
+	bool		typbyval;
+	bool		redacted;
+	bool		key;			/* part of the primary key */
+} ImageColumn;
+
+/* What capture needs to know about one table, per backend */
+typedef struct CapturedTable
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	uint64		generation;		/* of the selectors it was built with */
+	MemoryContext cxt;			/* everything below */
+	char	   *name;			/* schema.table, quoted as needed */
+	char	   *arn;
+	bool		reads;			/* may a selector pick reads of it? */
+	RowImages	row_images;
+	bool		has_key;
+	bool		hide_statement; /* excluded or redacted columns */
+	int			ncolumns;
+	ImageColumn *columns;
+	Jsonb	   *resources;
+	const char *statement_key;	/* "statement" or NULL */
+} CapturedTable;
+
+static HTAB *captured_tables = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+
+/* the table a COPY FROM in progress fills */
+static Oid	copy_from_relid = InvalidOid;
+
+/* names of RowImages, as set_capture_options takes them */
+static const char *const row_images_names[] = {
+	[ROW_IMAGES_NONE] = "none",
+	[ROW_IMAGES_CHANGED] = "changed",
+	[ROW_IMAGES_FULL] = "full"
+};
+
+/*
+ * Relcache callback: a table changed (renamed, altered, its options set),
+ * or everything did.
+ */
+static void
+captured_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	CapturedTable *entry;
+
+	if (captured_tables == NULL)
+		return;
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(captured_tables, &relid, HASH_FIND, NULL);
+		if (entry != NULL)
+			entry->valid = false;
+		return;
+	}
+	hash_seq_init(&status, captured_tables);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
+}
+
+/*
+ * The JSON kind of a type's text form.
+ */
+static JsonKind
+json_kind(Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case OIDOID:
+			return JSON_NUMBER;
+		case BOOLOID:
+			return JSON_BOOL;
+		case JSONOID:
+		case JSONBOID:
+			return JSON_RAW;
+		default:
+			return JSON_STRING;
+	}
+}
+
+/*
+ * Work out what capture needs to know about a table.
+ */
+static void
+build_captured_table(CapturedTable *t, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *pkey;
+	ArrayType  *exclude = NULL;
+	ArrayType  *redact = NULL;
+	MemoryContext oldcxt;
+	StringInfoData buf;
+	int			i;
+
+	if (t->cxt != NULL)
+		MemoryContextDelete(t->cxt);
+	t->cxt = AllocSetContextCreate(CacheMemoryContext, "trail captured table",
+								   ALLOCSET_SMALL_SIZES);
+	t->generation = trail_selectors_generation();
+	t->row_images = ROW_IMAGES_CHANGED;
+
+	/* the options, if any were set (SPI allocates in its own context) */
+	{
+		char	   *row_images = NULL;
+
+		trail_data_store_options(RelationGetRelid(rel), &row_images,
+								 &exclude, &redact);
+		if (row_images != NULL)
+			for (i = 0; i < lengthof(row_images_names); i++)
+				if (strcmp(row_images, row_images_names[i]) == 0)
+					t->row_images = i;
+	}
+
+	oldcxt = MemoryContextSwitchTo(t->cxt);
+	t->name = trail_table_name(RelationGetRelid(rel));
+	t->arn = trail_table_arn_of(RelationGetRelid(rel));
+	t->reads = trail_selects_table(t->arn, true);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	trail_json_resource(&buf, "PG::Table", t->arn, t->name);
+	appendStringInfoChar(&buf, ']');
+	t->resources = trail_jsonb_from_text(buf.data);
+
+	pkey = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	t->has_key = !bms_is_empty(pkey);
+	t->columns = palloc(sizeof(ImageColumn) * desc->natts);
+	t->ncolumns = 0;
+	t->hide_statement = false;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		ImageColumn *col;
+		Oid			typoutput;
+		bool		typisvarlena;
+
+		if (att->attisdropped)
+			continue;
+		if (trail_array_has_name(exclude, NameStr(att->attname)))
+		{
+			t->hide_statement = true;
+			continue;
+		}
+		col = &t->columns[t->ncolumns++];
+		col->attnum = att->attnum;
+		resetStringInfo(&buf);
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfoChar(&buf, ':');
+		col->json_key = pstrdup(buf.data);
+		getTypeOutputInfo(att->atttypid, &typoutput, &typisvarlena);
+		fmgr_info_cxt(typoutput, &col->output, t->cxt);
+		col->kind = json_kind(att->atttypid);
+		col->typlen = att->attlen;
+		col->typbyval = att->attbyval;
+		col->redacted = trail_array_has_name(redact, NameStr(att->attname));
+		t->hide_statement |= col->redacted;
+		col->key = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pkey);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	t->valid = true;
+}
+
+/*
+ * The capture facts of a table, from the cache or worked out now.
+ */
+static CapturedTable *
+captured_table(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	CapturedTable *t;
+	bool		found;
+
+	if (captured_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CapturedTable);
+		captured_tables = hash_create("trail captured tables", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS);
+	}
+	t = hash_search(captured_tables, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		t->cxt = NULL;
+		t->valid = false;
+	}
+	if (!t->valid || t->generation != trail_selectors_generation())
+	{
+		PG_TRY();
+		{
+			build_captured_table(t, rel);
+		}
+		PG_CATCH();
+		{
+			t->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return t;
+}
+
+/*
+ * Is there anything to capture in this backend now: trail installed, not
+ * its own work, not a standby or a parallel worker?
+ */
+static bool
+capture_possible(void)
+{
+	return trail_catalog() != NULL && !trail_sql_internal() &&
+		!RecoveryInProgress() && !IsParallelWorker() && !IsInParallelMode();
+}
+
+/*
+ * Does the store record this data event of this table, for this user?
+ */
+static bool
+data_event_selected(CapturedTable *t, const char *event_name, bool read_only)
+{
+	const char *type = "PG::Table";
+	const char *arn = t->arn;
+	SelectorEvent sel = {
+		.event_category = "Data",
+		.event_name = event_name,
+		.read_only = read_only,
+		.event_source = "table.postgresql",
+		.user_arn = trail_user_arn(),
+		.nresources = 1,
+		.resource_types = &type,
+		.resource_arns = &arn
+	};
+
+	return trail_selects_event(&sel);
+}
+
+/*
+ * Build and write the statement event of one table.
+ */
+static void
+write_statement_event(CapturedTable *t, TrailEvent *ev, const char *event_name,
+					  bool read_only, int64 rows, const char *command_tag,
+					  uint64 row_events)
+{
+	StringInfoData buf;
+
+	trail_event_init(ev, "Data", "AwsApiCall", NULL);
+	ev->event_source = "table.postgresql";
+	ev->event_name = event_name;
+	ev->read_only = read_only;
+	ev->management_event = false;
+	ev->resources = t->resources;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"tableName\":");
+	escape_json(&buf, t->name);
+	if (!t->hide_statement && debug_query_string != NULL)
+	{
+		appendStringInfoString(&buf, ",\"statement\":");
+		escape_json(&buf, pnstrdup(debug_query_string,
+								   pg_mbcliplen(debug_query_string,
+												strlen(debug_query_string),
+												MAX_STATEMENT_BYTES)));
+	}
+	appendStringInfoChar(&buf, '}');
+	ev->request_parameters = trail_jsonb_from_text(buf.data);
+
+	if (rows >= 0)
+	{
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "{\"rowCount\":" INT64_FORMAT "}", rows);
+		ev->response_elements = trail_jsonb_from_text(buf.data);
+	}
+
+	resetStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"commandTag\":");
+	escape_json(&buf, command_tag);
+	appendStringInfo(&buf, ",\"transactionId\":\"" UINT64_FORMAT "\"",
+					 U64FromFullTransactionId(ev->transaction_id));
+	if (row_events > 0)
+		appendStringInfo(&buf, ",\"rowImages\":\"%s\",\"rowEvents\":" UINT64_FORMAT,
+						 row_images_names[t->row_images], row_events);
+	appendStringInfoChar(&buf, '}');
+	ev->additional_event_data = trail_jsonb_from_text(buf.data);
+
+	trail_batch_store_event(ev);
+}
+
+/*
+ * Append a redacted value: the marker and a hash of the value's text, so
+ * that a change stays visible without the value.
+ */
+static void
+append_redacted(StringInfo buf, const char *column, const char *text)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		hex[17];
+
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) column, strlen(column) + 1) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) text, strlen(text)) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "trail: could not hash a redacted value");
+	pg_cryptohash_free(ctx);
+	hex_encode((const char *) digest, 8, hex);
+	hex[16] = '\0';
+	appendStringInfo(buf, "\"" "<redacted>" " sha256:%s\"", hex);
+}
+
+/*
+ * Append one column's value as JSON.
+ */
+static void
+append_value(StringInfo buf, ImageColumn *col, Datum value, bool isnull)
+{
+	char	   *text;
+
+	appendStringInfoString(buf, col->json_key);
+	if (isnull)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	text = OutputFunctionCall(&col->output, value);
+	if (col->redacted)
+		append_redacted(buf, col->json_key, text);
+	else
+	{
+		switch (col->kind)
+		{
+			case JSON_NUMBER:
+				/* NaN and Infinity are not JSON numbers */
+				if (strspn(text, "0123456789-+.eE") == strlen(text) &&
+					strpbrk(text, "0123456789") != NULL)
+					appendStringInfoString(buf, text);
+				else
+					escape_json(buf, text);
+				break;
+			case JSON_BOOL:
+				appendStringInfoString(buf, text[0] == 't' ? "true" : "false");
+				break;
+			case JSON_RAW:
+				appendStringInfoString(buf, text);
+				break;
+			default:
+				escape_json(buf, text);
+				break;
+		}
+	}
+	pfree(text);
+}
+
+/* Which columns of a row an image holds */
+typedef enum ImagePart
+{
+	IMAGE_KEY,					/* the primary key */
+	IMAGE_ALL,					/* every column captured */
+	IMAGE_CHANGED				/* those that differ from the other row */
+} ImagePart;
+
+/*
+ * One image of a row, as a json datum: the columns of part, in table order.
+ */
+static Datum
+image(CapturedTable *t, TupleTableSlot *slot, TupleTableSlot *other,
+	  ImagePart part, StringInfo buf)
+{
+	int			i;
+	bool		first = true;
+
+	resetStringInfo(buf);
+	appendStringInfoChar(buf, '{');
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		ImageColumn *col = &t->columns[i];
+		int			a = col->attnum - 1;
+
+		if (part == IMAGE_KEY && !col->key)
+			continue;
+		if (part == IMAGE_CHANGED &&
+			slot->tts_isnull[a] == other->tts_isnull[a] &&
+			(slot->tts_isnull[a] ||
+			 datumIsEqual(slot->tts_values[a], other->tts_values[a],
+						  col->typbyval, col->typlen)))
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		append_value(buf, col, slot->tts_values[a], slot->tts_isnull[a]);
+	}
+	appendStringInfoChar(buf, '}');
+	return PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
+}
+
+/* Attribute numbers of trail.event_rows' columns in one batch */
+typedef struct RowColumns
+{
+	AttrNumber	event_time,
+				event_id,
+				statement_event_id,
+				row_number,
+				partition_name,
+				row_key,
+				old_image,
+				new_image;
+} RowColumns;
+
+/*
+ * Write the row events of one statement: a row of trail.event_rows for
+ * each row of the transition tables (old and new, read in step).
+ */
+static void
+write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
+				 Tuplestorestate *old_rows, Tuplestorestate *new_rows)
+{
+	TrailBatch *batch = trail_batch_open("event_rows", stmt->event_time);
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	bool		update = (old_rows != NULL && new_rows != NULL);
+	RowColumns	c;
+	StringInfoData buf;
+	int32		row_number = 0;
+
+	c.event_time = trail_batch_attnum(batch, "event_time");
+	c.event_id = trail_batch_attnum(batch, "event_id");
+	c.statement_event_id = trail_batch_attnum(batch, "statement_event_id");
+	c.row_number = trail_batch_attnum(batch, "row_number");
+	c.partition_name = trail_batch_attnum(batch, "partition_name");
+	c.row_key = trail_batch_attnum(batch, "row_key");
+	c.old_image = trail_batch_attnum(batch, "old_image");
+	c.new_image = trail_batch_attnum(batch, "new_image");
+
+	if (old_rows != NULL)
+		tuplestore_rescan(old_rows);
+	if (new_rows != NULL)
+		tuplestore_rescan(new_rows);
+	initStringInfo(&buf);
+
+	for (;;)
+	{
+		TupleTableSlot *slot;
+		MemoryContext oldcxt;
+		pg_uuid_t  *id;
+		bool		have_old = old_rows != NULL &&
+			tuplestore_gettupleslot(old_rows, true, false, old_slot);
+		bool		have_new = new_rows != NULL &&
+			tuplestore_gettupleslot(new_rows, true, false, new_slot);
+
+		if (!have_old && !have_new)
+			break;
+		if (have_old)
+			slot_getallattrs(old_slot);
+		if (have_new)
+			slot_getallattrs(new_slot);
+
+		slot = trail_batch_slot(batch);
+		oldcxt = MemoryContextSwitchTo(trail_batch_memory(batch));
+
+		id = palloc(sizeof(pg_uuid_t));
+		trail_uuid_v7(id, stmt->event_time);
+		slot->tts_values[c.event_time - 1] = TimestampTzGetDatum(stmt->event_time);
+		slot->tts_isnull[c.event_time - 1] = false;
+		slot->tts_values[c.event_id - 1] = UUIDPGetDatum(id);
+		slot->tts_isnull[c.event_id - 1] = false;
+		slot->tts_values[c.statement_event_id - 1] = UUIDPGetDatum(&stmt->event_id);
+		slot->tts_isnull[c.statement_event_id - 1] = false;
+		slot->tts_values[c.row_number - 1] = Int32GetDatum(++row_number);
+		slot->tts_isnull[c.row_number - 1] = false;
+
+		if (t->has_key)
+		{
+			slot->tts_values[c.row_key - 1] =
+				image(t, have_old ? old_slot : new_slot, NULL, IMAGE_KEY, &buf);
+			slot->tts_isnull[c.row_key - 1] = false;
+		}
+		if (have_old)
+		{
+			/* without a key, the whole old row is what identifies it */
+			bool		changed_only = update && t->has_key &&
+				t->row_images == ROW_IMAGES_CHANGED;
+
+			slot->tts_values[c.old_image - 1] =
+				image(t, old_slot, new_slot,
+					  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
+			slot->tts_isnull[c.old_image - 1] = false;
+		}
+		if (have_new)
+		{
+			bool		changed_only = update &&
+				t->row_images == ROW_IMAGES_CHANGED;
+
+			slot->tts_values[c.new_image - 1] =
+				image(t, new_slot, old_slot,
+					  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
+			slot->tts_isnull[c.new_image - 1] = false;
+		}
+		MemoryContextSwitchTo(oldcxt);
+		trail_batch_add(batch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	ExecDropSingleTupleTableSlot(old_slot);
+	ExecDropSingleTupleTableSlot(new_slot);
+	pfree(buf.data);
+	trail_batch_close(batch);
+}
+
+/*
+ * The capture trigger: statement-level, AFTER INSERT, UPDATE, DELETE (with
+ * transition tables) or TRUNCATE.
+ */
+Datum
+trail_capture_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TriggerEvent tev;
+	CapturedTable *t;
+	const char *event_name;
+	const char *command_tag;
+	Tuplestorestate *old_rows = NULL;
+	Tuplestorestate *new_rows = NULL;
+	int64		rows = -1;
+	TrailEvent	ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trail.capture_change() must be an AFTER ... FOR EACH STATEMENT trigger")));
+	if (!capture_possible())
+		return PointerGetDatum(NULL);
+
+	tev = td->tg_event;
+	if (TRIGGER_FIRED_BY_INSERT(tev))
+	{
+		event_name = "Insert";
+		command_tag = "INSERT";
+		new_rows = td->tg_newtable;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(tev))
+	{
+		event_name = "Update";
+		command_tag = "UPDATE";
+		old_rows = td->tg_oldtable;
+		new_rows = td->tg_newtable;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(tev))
+	{
+		event_name = "Delete";
+		command_tag = "DELETE";
+		old_rows = td->tg_oldtable;
+	}
+	else
+	{
+		event_name = "Truncate";
+		command_tag = "TRUNCATE";
+	}
+	if (!TRIGGER_FIRED_BY_TRUNCATE(tev))
+	{
+		if (old_rows == NULL && new_rows == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("trail.capture_change() needs transition tables")));
+		rows = tuplestore_tuple_count(new_rows != NULL ? new_rows : old_rows);
+		/* a statement that changed nothing is not an event */
+		if (rows == 0)
+			return PointerGetDatum(NULL);
+	}
+	if (RelationGetRelid(td->tg_relation) == copy_from_relid &&
+		TRIGGER_FIRED_BY_INSERT(tev))
+	{
+		event_name = "Copy";
+		command_tag = "COPY";
+	}
+
+	t = captured_table(td->tg_relation);
+	if (!data_event_selected(t, event_name, false))
+		return PointerGetDatum(NULL);
+
+	write_statement_event(t, &ev, event_name, false, rows, command_tag,
+						  t->row_images != ROW_IMAGES_NONE && rows > 0 ? rows : 0);
+	if (t->row_images != ROW_IMAGES_NONE && rows > 0)
+		write_row_events(t, &ev, td, old_rows, new_rows);
+
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Write a read event of one table, if the selectors pick it.
+ */
+static void
+record_read(Relation rel, const char *event_name, const char *command_tag,
+			uint64 rows)
+{
+	CapturedTable *t = captured_table(rel);
+	TrailEvent	ev;
+
+	if (t->reads && data_event_selected(t, event_name, true))
+		write_statement_event(t, &ev, event_name, true, (int64) rows,
+							  command_tag, 0);
+}
+
+/*
+ * Is this a relation whose reads may be data events (a table of the user)?
+ */
+static bool
+readable_table(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	return (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE) &&
+		!IsCatalogRelationOid(relid) && !trail_is_own_relation(relid);
+}
+
+/*
+ * ExecutorEnd hook: read events of the tables a SELECT read.
+ */
+static void
+trail_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (queryDesc->operation == CMD_SELECT &&
+		queryDesc->estate != NULL &&
+		!(queryDesc->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		capture_possible() && trail_selects_any_data(true))
+	{
+		List	   *seen = NIL;
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->plannedstmt->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+			Relation	rel;
+
+			if (rte->rtekind != RTE_RELATION ||
+				!(rte->requiredPerms & ACL_SELECT) ||
+				list_member_oid(seen, rte->relid) ||
+				!readable_table(rte->relid))
+				continue;
+			seen = lappend_oid(seen, rte->relid);
+			rel = RelationIdGetRelation(rte->relid);
+			if (!RelationIsValid(rel))
+				continue;
+			/* on error, the resource owner releases the reference */
+			record_read(rel, "Select", "SELECT", queryDesc->estate->es_processed);
+			RelationClose(rel);
+		}
+		list_free(seen);
+	}
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+Oid
+trail_capture_copy_from_begin(Oid relid)
+{
+	Oid			previous = copy_from_relid;
+
+	copy_from_relid = relid;
+	return previous;
+}
+
+void
+trail_capture_copy_from_end(Oid previous)
+{
+	copy_from_relid = previous;
+}
+
+void
+trail_capture_copy_to(Oid relid, uint64 rows)
+{
+	Relation	rel;
+
+	if (!capture_possible() || !readable_table(relid) ||
+		!trail_selects_any_data(true))
+		return;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return;
+	record_read(rel, "Copy", "COPY", rows);
+	RelationClose(rel);
+}
+
+void
+trail_capture_data_init(void)
+{
+	CacheRegisterRelcacheCallback(captured_relcache_callback, (Datum) 0);
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = trail_ExecutorEnd;
+}

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * selectors.h
+ *	  CloudTrail advanced event selectors: validation and matching.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAIL_SELECTORS_H
+#define TRAIL_SELECTORS_H
+
+#include "utils/jsonb.h"
+
+/*
+ * What a selector looks at in one event.  Resources are parallel arrays of
+ * types and ARNs.
+ */
+typedef struct SelectorEvent
+{
+	const char *event_category; /* Management | Data */
+	const char *event_name;
+	bool		read_only;
+	const char *event_source;
+	const char *user_arn;		/* userIdentity.arn */
+	int			nresources;
+	const char **resource_types;
+	const char **resource_arns;
+} SelectorEvent;
+
+/*
+ * Check a selector document; errors name the offending part.  NULL (the
+ * default: management events only) is valid.
+ */
+extern void trail_selectors_validate(Jsonb *selectors);
+
+/* Does the event data store record this event? */
+extern bool trail_selects_event(const SelectorEvent *ev);
+
+/* Does any data selector of the store pick reads (or writes) at all? */
+extern bool trail_selects_any_data(bool read_only);
+
+/*
+ * Could a data event with these resources and readOnly be picked by some
+ * selector, whatever its event name and user?  Decides where capture
+ * triggers go; trail_selects_event() decides each event.
+ */
+extern bool trail_selects_table(const char *arn, bool read_only);
+
+/*
+ * Number of times the store's selectors were reloaded: a cache built on
+ * them is stale when this changes.
+ */
+extern uint64 trail_selectors_generation(void);
+
+extern void trail_selectors_init(void);
+
+#endif							/* TRAIL_SELECTORS_H */
