@@ -614,7 +614,8 @@ $$;
 
 GRANT USAGE ON SCHEMA trail TO trail_reader;
 GRANT SELECT ON trail.events, trail.event_resources, trail.event_history,
-	trail.event_rows, trail.data_events, trail.captured_tables TO trail_reader;
+	trail.event_rows, trail.data_events, trail.captured_tables,
+	trail.event_data_store, trail.capture_options TO trail_reader;
 GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail._lookup_rows(text, text, timestamptz, timestamptz, text, int, timestamptz, uuid),

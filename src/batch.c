@@ -1,87 +1,115 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  Writing data events in bulk, straight into the day's partitions.
+ *	  Writing data events in bulk, at commit, straight into the partitions.
  *
- * Management events are few and go through SPI (store.c).  Data events can
- * be millions per statement, so they skip SQL altogether: rows are formed
- * in C and written with the table AM's multi-insert into the partition of
- * their day, a batch at a time, the way COPY FROM writes.  Memory is
- * bounded by the batch: its slots and a memory context that is reset after
- * each flush.
+ * Management events are few and go through SPI at once (store.c).  Data
+ * events can be millions per statement and several per transaction on a
+ * hot table, so they skip SQL altogether: each is formed as a heap tuple in
+ * C and queued for the transaction; just before it commits (or prepares),
+ * the queue is written with the table AM's multi-insert into the partition
+ * of each event's day, the way COPY FROM writes, and the partition's
+ * indexes get their entries through the executor's ExecInsertIndexTuples
+ * (so partial indexes are honoured: data events satisfy none of trail.events'
+ * predicates, and trail.event_rows has no index).  A transaction of a few
+ * statements thus opens each partition once and writes its events in one
+ * WAL record, instead of paying an insert per statement.
  *
  * Design notes:
  *
- *	- The partition is found by name (partition.c) instead of routing
- *	  through the parent, which would need an executor's tuple routing for
- *	  what is, within one statement, always the same day.
- *	- Index entries are made by the executor's own ExecInsertIndexTuples,
- *	  so partial indexes are honoured: data events satisfy none of the
- *	  predicates of trail.events' indexes, and trail.event_rows has none.
- *	- Writes happen in the user's transaction and command: a rollback of
- *	  the statement (savepoint or whole transaction) takes them away too.
- *	  The append-only protection (protect.c) guards SQL, which this path
- *	  does not use.
+ *	- Transactional: the writes happen inside the transaction, before
+ *	  commit; an error while writing aborts it.  Each queued row remembers
+ *	  its subtransaction: a subtransaction that aborts drops its rows, one
+ *	  that commits hands them to its parent.
+ *	- Bounded memory: when the queue holds more than QUEUE_BUDGET bytes, the
+ *	  rows of the current subtransaction are written at once (rows of outer
+ *	  subtransactions must wait: written now they would be undone if this
+ *	  one aborted).  A statement of any size is captured in that budget plus
+ *	  its transition tables, which spill to disk past work_mem.
+ *	- Visibility: queued events become visible in the table when written,
+ *	  so a transaction does not see its own data events before it commits
+ *	  unless the queue was flushed by size.  Management events, written at
+ *	  once, are not affected.
+ *	- Partitions are found by name (partition.c): all events of a day go to
+ *	  its partition, or to the default one.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "batch.h"
+#include "catalog.h"
 #include "partition.h"
 #include "store.h"
 
-/* rows per multi-insert; with the 64 kB byte limit, like COPY's buffers */
-#define BATCH_ROWS 1000
-#define BATCH_BYTES (64 * 1024)
+/* memory the queue may hold before rows are written early */
+#define QUEUE_BUDGET (16 * 1024 * 1024)
 
-struct TrailBatch
-{
-	Relation	rel;
-	EState	   *estate;			/* for index insertion; NULL without indexes */
-	ResultRelInfo *rri;
-	CommandId	cid;
-	BulkInsertState bistate;	/* once a statement writes more than a batch */
-	MemoryContext cxt;			/* the pending rows' values */
-	TupleTableSlot *slots[BATCH_ROWS];
-	int			nslots;			/* slots made so far */
-	int			npending;
+/* rows per multi-insert call, like COPY's buffers */
+#define INSERT_CHUNK 1000
+
+static const char *const table_names[] = {
+	[TRAIL_EVENTS] = "events",
+	[TRAIL_EVENT_ROWS] = "event_rows"
 };
 
-TrailBatch *
-trail_batch_open(const char *table, TimestampTz event_time)
+/* One queued row */
+typedef struct QueuedRow
 {
-	TrailBatch *batch = palloc0(sizeof(TrailBatch));
+	HeapTuple	tuple;
+	TrailTable	table;
+	TimestampTz event_time;
+	SubTransactionId subid;
+} QueuedRow;
 
-	batch->rel = table_open(trail_partition_for(table, event_time),
-							RowExclusiveLock);
-	batch->cid = GetCurrentCommandId(true);
-	batch->cxt = AllocSetContextCreate(CurrentMemoryContext,
-									   "trail batch",
-									   ALLOCSET_DEFAULT_SIZES);
-	if (batch->rel->rd_rel->relhasindex)
-	{
-		batch->estate = CreateExecutorState();
-		batch->rri = makeNode(ResultRelInfo);
-		InitResultRelInfo(batch->rri, batch->rel, 1, NULL, 0);
-		ExecOpenIndices(batch->rri, false);
-	}
-	return batch;
+/* The transaction's queue, in TopTransactionContext */
+static MemoryContext queue_cxt = NULL;
+static QueuedRow *queue = NULL;
+static int	queue_len = 0;
+static int	queue_size = 0;
+
+/*
+ * Row types of the parent tables, and where trail.events' columns are in
+ * it; kept per backend until the table changes or trail is reinstalled.
+ */
+static TupleDesc descs[lengthof(table_names)];
+static Oid	desc_relids[lengthof(table_names)];
+static Oid	desc_extension = InvalidOid;
+static AttrNumber event_attnums[TRAIL_EVENT_NCOLUMNS];
+
+/*
+ * Relcache callback: forget a parent's row type when it changes.
+ */
+static void
+batch_relcache_callback(Datum arg, Oid relid)
+{
+	int			t;
+
+	for (t = 0; t < lengthof(table_names); t++)
+		if (!OidIsValid(relid) || relid == desc_relids[t])
+			desc_extension = InvalidOid;
 }
 
-AttrNumber
-trail_batch_attnum(TrailBatch *batch, const char *column)
+/*
+ * Attribute number of a column in a row type, or an error.
+ */
+static AttrNumber
+find_attnum(TupleDesc desc, TrailTable table, const char *column)
 {
-	TupleDesc	desc = RelationGetDescr(batch->rel);
 	int			i;
 
 	for (i = 0; i < desc->natts; i++)
@@ -91,112 +119,398 @@ trail_batch_attnum(TrailBatch *batch, const char *column)
 		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
 			return att->attnum;
 	}
-	elog(ERROR, "trail: column \"%s\" is missing from %s", column,
-		 RelationGetRelationName(batch->rel));
+	elog(ERROR, "trail: column \"%s\" is missing from trail.%s", column,
+		 table_names[table]);
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
-TupleTableSlot *
-trail_batch_slot(TrailBatch *batch)
+/*
+ * The row type of a parent table (trail.events, trail.event_rows).
+ */
+static TupleDesc
+table_desc(TrailTable table)
 {
-	TupleTableSlot *slot;
+	const TrailCatalog *cat = trail_catalog();
+	int			t;
+	int			c;
 
-	if (batch->npending == batch->nslots)
-		batch->slots[batch->nslots++] = table_slot_create(batch->rel, NULL);
-	slot = batch->slots[batch->npending];
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-	return slot;
+	if (cat == NULL)
+		elog(ERROR, "trail: not installed in this database");
+	if (desc_extension == cat->extension_oid)
+		return descs[table];
+
+	for (t = 0; t < lengthof(table_names); t++)
+	{
+		Oid			relid = get_relname_relid(table_names[t], cat->namespace_oid);
+		Relation	rel;
+		MemoryContext oldcxt;
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "trail: table trail.%s is missing", table_names[t]);
+		rel = table_open(relid, AccessShareLock);
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		if (descs[t] != NULL)
+			FreeTupleDesc(descs[t]);
+		descs[t] = CreateTupleDescCopy(RelationGetDescr(rel));
+		MemoryContextSwitchTo(oldcxt);
+		desc_relids[t] = relid;
+		table_close(rel, AccessShareLock);
+	}
+	for (c = 0; c < TRAIL_EVENT_NCOLUMNS; c++)
+		event_attnums[c] = find_attnum(descs[TRAIL_EVENTS], TRAIL_EVENTS,
+									   trail_event_columns[c]);
+	desc_extension = cat->extension_oid;
+	return descs[table];
 }
 
-MemoryContext
-trail_batch_memory(TrailBatch *batch)
+AttrNumber
+trail_batch_attnum(TrailTable table, const char *column)
 {
-	return batch->cxt;
+	return find_attnum(table_desc(table), table, column);
+}
+
+int
+trail_batch_natts(TrailTable table)
+{
+	return table_desc(table)->natts;
 }
 
 /*
- * Write the pending rows and their index entries.
+ * Partitions whose indexes data events skip, per backend: every index of
+ * trail.events is partial (WHERE event_category <> 'Data'), so the
+ * executor's index machinery would be opened and its predicates evaluated
+ * for nothing.  Whether a partition's indexes want data rows is worked out
+ * once, from its real index definitions and a real row, and forgotten when
+ * the partition changes.
+ */
+static List *indexless_partitions = NIL;
+static List *indexed_partitions = NIL;
+
+/*
+ * Relcache callback for the index cache.
  */
 static void
-write_pending(TrailBatch *batch)
+index_cache_callback(Datum arg, Oid relid)
 {
-	int			i;
-
-	if (batch->npending == 0)
+	if (!OidIsValid(relid))
+	{
+		list_free(indexless_partitions);
+		list_free(indexed_partitions);
+		indexless_partitions = indexed_partitions = NIL;
 		return;
-	table_multi_insert(batch->rel, batch->slots, batch->npending,
-					   batch->cid, 0, batch->bistate);
-	for (i = 0; i < batch->npending; i++)
+	}
+	indexless_partitions = list_delete_oid(indexless_partitions, relid);
+	indexed_partitions = list_delete_oid(indexed_partitions, relid);
+}
+
+/*
+ * Do any of the partition's indexes take this data row (then they take
+ * every data row: all of them have the same category)?
+ */
+static bool
+indexes_take(ResultRelInfo *rri, EState *estate, TupleTableSlot *slot)
+{
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	int			i;
+	bool		take = false;
+
+	econtext->ecxt_scantuple = slot;
+	for (i = 0; i < rri->ri_NumIndices && !take; i++)
 	{
-		if (batch->estate != NULL)
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		take = info->ii_Predicate == NIL ||
+			ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext);
+	}
+	ResetPerTupleExprContext(estate);
+	return take;
+}
+
+/*
+ * Write the queued rows of one table and day, in queue order, into the
+ * partition that holds the day.  rows point into the queue.
+ */
+static void
+write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
+{
+	Relation	rel = table_open(trail_partition_for(table_names[table], event_time),
+								 RowExclusiveLock);
+	TupleDesc	parent = table_desc(table);
+	TupleConversionMap *map = NULL;
+	EState	   *estate = NULL;
+	ResultRelInfo *rri = NULL;
+	CommandId	cid = GetCurrentCommandId(true);
+	BulkInsertState bistate = n > INSERT_CHUNK ? GetBulkInsertState() : NULL;
+	TupleTableSlot **slots;
+	int			nslots = Min(n, INSERT_CHUNK);
+	int			done;
+	int			i;
+
+	/* a partition made LIKE its parent has the same columns, normally */
+	if (!equalTupleDescs(parent, RelationGetDescr(rel)))
+		map = convert_tuples_by_name(parent, RelationGetDescr(rel));
+	slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	for (i = 0; i < nslots; i++)
+		slots[i] = table_slot_create(rel, NULL);
+	if (rel->rd_rel->relhasindex &&
+		!list_member_oid(indexless_partitions, RelationGetRelid(rel)))
+	{
+		estate = CreateExecutorState();
+		rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(rri, rel, 1, NULL, 0);
+		ExecOpenIndices(rri, false);
+		if (!list_member_oid(indexed_partitions, RelationGetRelid(rel)))
 		{
-			list_free(ExecInsertIndexTuples(batch->rri, batch->slots[i],
-											batch->estate, false, false,
-											NULL, NIL));
-			ResetPerTupleExprContext(batch->estate);
+			MemoryContext oldcxt;
+			bool		take;
+
+			ExecForceStoreHeapTuple(map ? execute_attr_map_tuple(rows[0]->tuple, map) :
+									rows[0]->tuple, slots[0], false);
+			take = indexes_take(rri, estate, slots[0]);
+			ExecClearTuple(slots[0]);
+			oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+			if (take)
+				indexed_partitions = lappend_oid(indexed_partitions, RelationGetRelid(rel));
+			else
+				indexless_partitions = lappend_oid(indexless_partitions, RelationGetRelid(rel));
+			MemoryContextSwitchTo(oldcxt);
+			if (!take)
+			{
+				ExecCloseIndices(rri);
+				FreeExecutorState(estate);
+				estate = NULL;
+			}
 		}
-		ExecClearTuple(batch->slots[i]);
 	}
-	batch->npending = 0;
-	MemoryContextReset(batch->cxt);
-}
 
-void
-trail_batch_add(TrailBatch *batch)
-{
-	ExecStoreVirtualTuple(batch->slots[batch->npending]);
-	batch->npending++;
-	if (batch->npending == BATCH_ROWS ||
-		MemoryContextMemAllocated(batch->cxt, false) >= BATCH_BYTES)
+	for (done = 0; done < n; done += nslots)
 	{
-		/* a big statement: write through a bulk-insert ring from now on */
-		if (batch->bistate == NULL)
-			batch->bistate = GetBulkInsertState();
-		write_pending(batch);
+		int			chunk = Min(nslots, n - done);
+
+		for (i = 0; i < chunk; i++)
+		{
+			HeapTuple	tuple = rows[done + i]->tuple;
+
+			if (map != NULL)
+				tuple = execute_attr_map_tuple(tuple, map);
+			ExecForceStoreHeapTuple(tuple, slots[i], false);
+		}
+		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
+		for (i = 0; i < chunk; i++)
+		{
+			if (estate != NULL)
+			{
+				list_free(ExecInsertIndexTuples(rri, slots[i], estate,
+												false, false, NULL, NIL));
+				ResetPerTupleExprContext(estate);
+			}
+			ExecClearTuple(slots[i]);
+		}
 	}
+
+	if (bistate != NULL)
+	{
+		table_finish_bulk_insert(rel, 0);
+		FreeBulkInsertState(bistate);
+	}
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	if (estate != NULL)
+	{
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+	}
+	table_close(rel, NoLock);
 }
 
-void
-trail_batch_close(TrailBatch *batch)
+/*
+ * Is a the same group (table, UTC day) as b?
+ */
+static bool
+same_group(const QueuedRow *a, const QueuedRow *b)
 {
+	return a->table == b->table &&
+		a->event_time / USECS_PER_DAY == b->event_time / USECS_PER_DAY &&
+		(a->event_time < 0) == (b->event_time < 0);
+}
+
+/*
+ * Write the queued rows (all, or those of one subtransaction) and take them
+ * off the queue.
+ */
+static void
+write_queue(bool all, SubTransactionId subid)
+{
+	QueuedRow **group;
+	bool	   *written;
+	int			kept = 0;
 	int			i;
 
-	write_pending(batch);
-	if (batch->bistate != NULL)
+	if (queue_len == 0)
+		return;
+	if (trail_catalog() == NULL)
 	{
-		table_finish_bulk_insert(batch->rel, 0);
-		FreeBulkInsertState(batch->bistate);
+		/* DROP EXTENSION trail in this transaction: nowhere to write */
+		queue_len = 0;
+		return;
 	}
-	for (i = 0; i < batch->nslots; i++)
-		ExecDropSingleTupleTableSlot(batch->slots[i]);
-	if (batch->estate != NULL)
+	group = palloc(sizeof(QueuedRow *) * queue_len);
+	written = palloc0(sizeof(bool) * queue_len);
+
+	/* one write per (table, day), each in queue order */
+	for (i = 0; i < queue_len; i++)
 	{
-		ExecCloseIndices(batch->rri);
-		FreeExecutorState(batch->estate);
+		int			n = 0;
+		int			j;
+
+		if (written[i] || (!all && queue[i].subid != subid))
+			continue;
+		for (j = i; j < queue_len; j++)
+		{
+			if (written[j] || (!all && queue[j].subid != subid) ||
+				!same_group(&queue[i], &queue[j]))
+				continue;
+			group[n++] = &queue[j];
+			written[j] = true;
+		}
+		write_group(queue[i].table, queue[i].event_time, group, n);
 	}
-	table_close(batch->rel, NoLock);
-	MemoryContextDelete(batch->cxt);
-	pfree(batch);
+
+	for (i = 0; i < queue_len; i++)
+	{
+		if (written[i])
+			heap_freetuple(queue[i].tuple);
+		else
+			queue[kept++] = queue[i];
+	}
+	queue_len = kept;
+	pfree(group);
+	pfree(written);
 }
 
 void
-trail_batch_store_event(const TrailEvent *ev)
+trail_batch_queue(TrailTable table, TimestampTz event_time,
+				  Datum *values, bool *nulls)
 {
-	TrailBatch *batch = trail_batch_open("events", ev->event_time);
-	TupleTableSlot *slot = trail_batch_slot(batch);
-	Datum		values[TRAIL_EVENT_NCOLUMNS];
-	bool		nulls[TRAIL_EVENT_NCOLUMNS];
+	MemoryContext oldcxt;
+	QueuedRow  *row;
+
+	if (queue_cxt == NULL)
+		queue_cxt = AllocSetContextCreate(TopTransactionContext,
+										  "trail event queue",
+										  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(queue_cxt);
+	if (queue_len == queue_size)
+	{
+		queue_size = Max(64, queue_size * 2);
+		queue = queue == NULL ? palloc(sizeof(QueuedRow) * queue_size) :
+			repalloc(queue, sizeof(QueuedRow) * queue_size);
+	}
+	row = &queue[queue_len++];
+	row->tuple = heap_form_tuple(table_desc(table), values, nulls);
+	row->table = table;
+	row->event_time = event_time;
+	row->subid = GetCurrentSubTransactionId();
+	MemoryContextSwitchTo(oldcxt);
+
+	if (MemoryContextMemAllocated(queue_cxt, true) > QUEUE_BUDGET)
+		write_queue(false, GetCurrentSubTransactionId());
+}
+
+void
+trail_batch_queue_event(const TrailEvent *ev)
+{
+	int			natts = trail_batch_natts(TRAIL_EVENTS);
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	Datum		ev_values[TRAIL_EVENT_NCOLUMNS];
+	bool		ev_nulls[TRAIL_EVENT_NCOLUMNS];
 	int			i;
 
-	trail_event_datums(ev, values, nulls);
+	memset(nulls, true, sizeof(bool) * natts);
+	trail_event_datums(ev, ev_values, ev_nulls);
 	for (i = 0; i < TRAIL_EVENT_NCOLUMNS; i++)
 	{
-		AttrNumber	attnum = trail_batch_attnum(batch, trail_event_columns[i]);
-
-		slot->tts_values[attnum - 1] = values[i];
-		slot->tts_isnull[attnum - 1] = nulls[i];
+		values[event_attnums[i] - 1] = ev_values[i];
+		nulls[event_attnums[i] - 1] = ev_nulls[i];
 	}
-	trail_batch_add(batch);
-	trail_batch_close(batch);
+	trail_batch_queue(TRAIL_EVENTS, ev->event_time, values, nulls);
+	pfree(values);
+	pfree(nulls);
+}
+
+/*
+ * Forget the queue (its memory goes with TopTransactionContext).
+ */
+static void
+reset_queue(void)
+{
+	queue_cxt = NULL;
+	queue = NULL;
+	queue_len = 0;
+	queue_size = 0;
+}
+
+/*
+ * Transaction callback: write the queue before commit or prepare; forget
+ * it when the transaction ends.
+ */
+static void
+batch_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			write_queue(true, InvalidSubTransactionId);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			reset_queue();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Subtransaction callback: an aborted subtransaction's rows go, a committed
+ * one's become its parent's.
+ */
+static void
+batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			kept = 0;
+	int			i;
+
+	if (queue_len == 0)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (i = 0; i < queue_len; i++)
+			if (queue[i].subid == mySubid)
+				queue[i].subid = parentSubid;
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		for (i = 0; i < queue_len; i++)
+		{
+			if (queue[i].subid == mySubid)
+				heap_freetuple(queue[i].tuple);
+			else
+				queue[kept++] = queue[i];
+		}
+		queue_len = kept;
+	}
+}
+
+void
+trail_batch_init(void)
+{
+	CacheRegisterRelcacheCallback(batch_relcache_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(index_cache_callback, (Datum) 0);
+	RegisterXactCallback(batch_xact_callback, NULL);
+	RegisterSubXactCallback(batch_subxact_callback, NULL);
 }

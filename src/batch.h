@@ -1,41 +1,42 @@
 /*-------------------------------------------------------------------------
  *
  * batch.h
- *	  Writing data events in bulk, straight into the day's partitions.
+ *	  Writing data events in bulk, at commit, straight into the partitions.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef TRAIL_BATCH_H
 #define TRAIL_BATCH_H
 
-#include "executor/tuptable.h"
+#include "access/tupdesc.h"
 
 #include "event.h"
 
-typedef struct TrailBatch TrailBatch;
-
-/*
- * Open a writer into the partition of trail.<table> ("events" or
- * "event_rows") that holds event_time.  Rows are written in the current
- * transaction and command.
- */
-extern TrailBatch *trail_batch_open(const char *table, TimestampTz event_time);
+/* The tables data events go to */
+typedef enum TrailTable
+{
+	TRAIL_EVENTS,				/* trail.events: statement events */
+	TRAIL_EVENT_ROWS			/* trail.event_rows: row events */
+} TrailTable;
 
 /* Attribute number (1-based) of a column of the table, or an error */
-extern AttrNumber trail_batch_attnum(TrailBatch *batch, const char *column);
+extern AttrNumber trail_batch_attnum(TrailTable table, const char *column);
+
+/* Number of attributes of the table's rows */
+extern int	trail_batch_natts(TrailTable table);
 
 /*
- * The slot of the next row, cleared: fill tts_values/tts_isnull of every
- * column, with values allocated in trail_batch_memory(), then add it.
+ * Queue one row (values and nulls for every attribute) for the table, in
+ * the current (sub)transaction.  It is written before the transaction
+ * commits, or earlier when the queue reaches its memory budget; a
+ * subtransaction that aborts takes its queued rows with it.
  */
-extern TupleTableSlot *trail_batch_slot(TrailBatch *batch);
-extern MemoryContext trail_batch_memory(TrailBatch *batch);
-extern void trail_batch_add(TrailBatch *batch);
+extern void trail_batch_queue(TrailTable table, TimestampTz event_time,
+							  Datum *values, bool *nulls);
 
-/* Write what is pending and release the writer */
-extern void trail_batch_close(TrailBatch *batch);
+/* Queue one event for trail.events */
+extern void trail_batch_queue_event(const TrailEvent *ev);
 
-/* Write one event into trail.events (data events, which skip SPI) */
-extern void trail_batch_store_event(const TrailEvent *ev);
+extern void trail_batch_init(void);
 
 #endif							/* TRAIL_BATCH_H */

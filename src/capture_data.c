@@ -353,7 +353,7 @@ write_statement_event(CapturedTable *t, TrailEvent *ev, const char *event_name,
 					  bool read_only, int64 rows, const char *command_tag,
 					  uint64 row_events)
 {
-	StringInfoData buf;
+	TrailJsonb	json;
 
 	trail_event_init(ev, "Data", "AwsApiCall", NULL);
 	ev->event_source = "table.postgresql";
@@ -362,39 +362,36 @@ write_statement_event(CapturedTable *t, TrailEvent *ev, const char *event_name,
 	ev->management_event = false;
 	ev->resources = t->resources;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"tableName\":");
-	escape_json(&buf, t->name);
+	trail_jsonb_begin(&json);
+	trail_jsonb_add_string(&json, "tableName", t->name);
 	if (!t->hide_statement && debug_query_string != NULL)
-	{
-		appendStringInfoString(&buf, ",\"statement\":");
-		escape_json(&buf, pnstrdup(debug_query_string,
-								   pg_mbcliplen(debug_query_string,
-												strlen(debug_query_string),
-												MAX_STATEMENT_BYTES)));
-	}
-	appendStringInfoChar(&buf, '}');
-	ev->request_parameters = trail_jsonb_from_text(buf.data);
+		trail_jsonb_add_string(&json, "statement",
+							   pnstrdup(debug_query_string,
+										pg_mbcliplen(debug_query_string,
+													 strlen(debug_query_string),
+													 MAX_STATEMENT_BYTES)));
+	ev->request_parameters = trail_jsonb_end(&json);
 
 	if (rows >= 0)
 	{
-		resetStringInfo(&buf);
-		appendStringInfo(&buf, "{\"rowCount\":" INT64_FORMAT "}", rows);
-		ev->response_elements = trail_jsonb_from_text(buf.data);
+		trail_jsonb_begin(&json);
+		trail_jsonb_add_int(&json, "rowCount", rows);
+		ev->response_elements = trail_jsonb_end(&json);
 	}
 
-	resetStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"commandTag\":");
-	escape_json(&buf, command_tag);
-	appendStringInfo(&buf, ",\"transactionId\":\"" UINT64_FORMAT "\"",
-					 U64FromFullTransactionId(ev->transaction_id));
+	trail_jsonb_begin(&json);
+	trail_jsonb_add_string(&json, "commandTag", command_tag);
+	trail_jsonb_add_string(&json, "transactionId",
+						   psprintf(UINT64_FORMAT,
+									U64FromFullTransactionId(ev->transaction_id)));
 	if (row_events > 0)
-		appendStringInfo(&buf, ",\"rowImages\":\"%s\",\"rowEvents\":" UINT64_FORMAT,
-						 row_images_names[t->row_images], row_events);
-	appendStringInfoChar(&buf, '}');
-	ev->additional_event_data = trail_jsonb_from_text(buf.data);
+	{
+		trail_jsonb_add_string(&json, "rowImages", row_images_names[t->row_images]);
+		trail_jsonb_add_int(&json, "rowEvents", (int64) row_events);
+	}
+	ev->additional_event_data = trail_jsonb_end(&json);
 
-	trail_batch_store_event(ev);
+	trail_batch_queue_event(ev);
 }
 
 /*
@@ -505,44 +502,34 @@ image(CapturedTable *t, TupleTableSlot *slot, TupleTableSlot *other,
 	return PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
 }
 
-/* Attribute numbers of trail.event_rows' columns in one batch */
-typedef struct RowColumns
-{
-	AttrNumber	event_time,
-				event_id,
-				statement_event_id,
-				row_number,
-				partition_name,
-				row_key,
-				old_image,
-				new_image;
-} RowColumns;
-
 /*
- * Write the row events of one statement: a row of trail.event_rows for
+ * Queue the row events of one statement: a row of trail.event_rows for
  * each row of the transition tables (old and new, read in step).
  */
 static void
 write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 				 Tuplestorestate *old_rows, Tuplestorestate *new_rows)
 {
-	TrailBatch *batch = trail_batch_open("event_rows", stmt->event_time);
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "trail row event",
+												  ALLOCSET_DEFAULT_SIZES);
 	bool		update = (old_rows != NULL && new_rows != NULL);
-	RowColumns	c;
+	int			natts = trail_batch_natts(TRAIL_EVENT_ROWS);
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	AttrNumber	a_time = trail_batch_attnum(TRAIL_EVENT_ROWS, "event_time");
+	AttrNumber	a_id = trail_batch_attnum(TRAIL_EVENT_ROWS, "event_id");
+	AttrNumber	a_stmt = trail_batch_attnum(TRAIL_EVENT_ROWS, "statement_event_id");
+	AttrNumber	a_number = trail_batch_attnum(TRAIL_EVENT_ROWS, "row_number");
+	AttrNumber	a_key = trail_batch_attnum(TRAIL_EVENT_ROWS, "row_key");
+	AttrNumber	a_old = trail_batch_attnum(TRAIL_EVENT_ROWS, "old_image");
+	AttrNumber	a_new = trail_batch_attnum(TRAIL_EVENT_ROWS, "new_image");
 	StringInfoData buf;
+	pg_uuid_t	id;
 	int32		row_number = 0;
-
-	c.event_time = trail_batch_attnum(batch, "event_time");
-	c.event_id = trail_batch_attnum(batch, "event_id");
-	c.statement_event_id = trail_batch_attnum(batch, "statement_event_id");
-	c.row_number = trail_batch_attnum(batch, "row_number");
-	c.partition_name = trail_batch_attnum(batch, "partition_name");
-	c.row_key = trail_batch_attnum(batch, "row_key");
-	c.old_image = trail_batch_attnum(batch, "old_image");
-	c.new_image = trail_batch_attnum(batch, "new_image");
 
 	if (old_rows != NULL)
 		tuplestore_rescan(old_rows);
@@ -552,9 +539,7 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 
 	for (;;)
 	{
-		TupleTableSlot *slot;
 		MemoryContext oldcxt;
-		pg_uuid_t  *id;
 		bool		have_old = old_rows != NULL &&
 			tuplestore_gettupleslot(old_rows, true, false, old_slot);
 		bool		have_new = new_rows != NULL &&
@@ -562,30 +547,28 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 
 		if (!have_old && !have_new)
 			break;
+		oldcxt = MemoryContextSwitchTo(row_cxt);
 		if (have_old)
 			slot_getallattrs(old_slot);
 		if (have_new)
 			slot_getallattrs(new_slot);
 
-		slot = trail_batch_slot(batch);
-		oldcxt = MemoryContextSwitchTo(trail_batch_memory(batch));
-
-		id = palloc(sizeof(pg_uuid_t));
-		trail_uuid_v7(id, stmt->event_time);
-		slot->tts_values[c.event_time - 1] = TimestampTzGetDatum(stmt->event_time);
-		slot->tts_isnull[c.event_time - 1] = false;
-		slot->tts_values[c.event_id - 1] = UUIDPGetDatum(id);
-		slot->tts_isnull[c.event_id - 1] = false;
-		slot->tts_values[c.statement_event_id - 1] = UUIDPGetDatum(&stmt->event_id);
-		slot->tts_isnull[c.statement_event_id - 1] = false;
-		slot->tts_values[c.row_number - 1] = Int32GetDatum(++row_number);
-		slot->tts_isnull[c.row_number - 1] = false;
+		memset(nulls, true, sizeof(bool) * natts);
+		trail_uuid_v7(&id, stmt->event_time);
+		values[a_time - 1] = TimestampTzGetDatum(stmt->event_time);
+		nulls[a_time - 1] = false;
+		values[a_id - 1] = UUIDPGetDatum(&id);
+		nulls[a_id - 1] = false;
+		values[a_stmt - 1] = UUIDPGetDatum(&stmt->event_id);
+		nulls[a_stmt - 1] = false;
+		values[a_number - 1] = Int32GetDatum(++row_number);
+		nulls[a_number - 1] = false;
 
 		if (t->has_key)
 		{
-			slot->tts_values[c.row_key - 1] =
-				image(t, have_old ? old_slot : new_slot, NULL, IMAGE_KEY, &buf);
-			slot->tts_isnull[c.row_key - 1] = false;
+			values[a_key - 1] = image(t, have_old ? old_slot : new_slot, NULL,
+									  IMAGE_KEY, &buf);
+			nulls[a_key - 1] = false;
 		}
 		if (have_old)
 		{
@@ -593,30 +576,31 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 			bool		changed_only = update && t->has_key &&
 				t->row_images == ROW_IMAGES_CHANGED;
 
-			slot->tts_values[c.old_image - 1] =
-				image(t, old_slot, new_slot,
-					  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
-			slot->tts_isnull[c.old_image - 1] = false;
+			values[a_old - 1] = image(t, old_slot, new_slot,
+									  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
+			nulls[a_old - 1] = false;
 		}
 		if (have_new)
 		{
 			bool		changed_only = update &&
 				t->row_images == ROW_IMAGES_CHANGED;
 
-			slot->tts_values[c.new_image - 1] =
-				image(t, new_slot, old_slot,
-					  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
-			slot->tts_isnull[c.new_image - 1] = false;
+			values[a_new - 1] = image(t, new_slot, old_slot,
+									  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
+			nulls[a_new - 1] = false;
 		}
 		MemoryContextSwitchTo(oldcxt);
-		trail_batch_add(batch);
+		trail_batch_queue(TRAIL_EVENT_ROWS, stmt->event_time, values, nulls);
+		MemoryContextReset(row_cxt);
 		CHECK_FOR_INTERRUPTS();
 	}
 
 	ExecDropSingleTupleTableSlot(old_slot);
 	ExecDropSingleTupleTableSlot(new_slot);
+	MemoryContextDelete(row_cxt);
 	pfree(buf.data);
-	trail_batch_close(batch);
+	pfree(values);
+	pfree(nulls);
 }
 
 /*

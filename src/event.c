@@ -15,12 +15,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/pg_prng.h"
 #include "datatype/timestamp.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "context.h"
 #include "event.h"
@@ -30,6 +32,8 @@ trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
 {
 	static uint64 last_ms = 0;
 	static uint32 counter = 0;
+	static pg_prng_state prng;
+	static int	seeded_pid = 0;
 	uint64		ms;
 	int			i;
 
@@ -50,10 +54,24 @@ trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
 		counter = 0;
 	last_ms = ms;
 
-	if (!pg_strong_random(out->data + 8, UUID_LEN - 8))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values for an event id")));
+	/*
+	 * The random part only has to keep backends apart, not be secret: a
+	 * generator seeded once per process from the strong source is enough,
+	 * and costs nothing next to a system random call per row event.
+	 */
+	if (seeded_pid != MyProcPid)
+	{
+		if (!pg_prng_strong_seed(&prng))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values for event ids")));
+		seeded_pid = MyProcPid;
+	}
+	{
+		uint64		r = pg_prng_uint64(&prng);
+
+		memcpy(out->data + 8, &r, sizeof(r));
+	}
 
 	for (i = 0; i < 6; i++)
 		out->data[i] = (unsigned char) (ms >> (40 - 8 * i));
@@ -83,6 +101,56 @@ trail_event_init(TrailEvent *ev, const char *category,
 	ev->user_agent = trail_user_agent();
 	ev->request_id = trail_request_id();
 	ev->transaction_id = GetTopFullTransactionId();
+}
+
+void
+trail_jsonb_begin(TrailJsonb *b)
+{
+	b->state = NULL;
+	(void) pushJsonbValue(&b->state, WJB_BEGIN_OBJECT, NULL);
+}
+
+/*
+ * Push a key of the object under construction.
+ */
+static void
+push_key(TrailJsonb *b, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(&b->state, WJB_KEY, &k);
+}
+
+void
+trail_jsonb_add_string(TrailJsonb *b, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	push_key(b, key);
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+void
+trail_jsonb_add_int(TrailJsonb *b, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	push_key(b, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(value);
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+Jsonb *
+trail_jsonb_end(TrailJsonb *b)
+{
+	return JsonbValueToJsonb(pushJsonbValue(&b->state, WJB_END_OBJECT, NULL));
 }
 
 Jsonb *

@@ -55,6 +55,20 @@ extern void trail_event_init(TrailEvent *ev, const char *category,
 /* A time-ordered UUID (version 7 layout), strictly increasing per backend. */
 extern void trail_uuid_v7(pg_uuid_t *out, TimestampTz at);
 
+/*
+ * Building a flat JSON object straight into jsonb, for the hot paths where
+ * writing JSON text and parsing it again would cost more than the event.
+ */
+typedef struct TrailJsonb
+{
+	JsonbParseState *state;
+} TrailJsonb;
+
+extern void trail_jsonb_begin(TrailJsonb *b);
+extern void trail_jsonb_add_string(TrailJsonb *b, const char *key, const char *value);
+extern void trail_jsonb_add_int(TrailJsonb *b, const char *key, int64 value);
+extern Jsonb *trail_jsonb_end(TrailJsonb *b);
+
 /* Parse JSON text into a jsonb value (for parameter objects built as text). */
 extern Jsonb *trail_jsonb_from_text(const char *json);
 

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "batch.h"
 #include "capture_data.h"
 #include "capture_utility.h"
 #include "catalog.h"
@@ -116,6 +117,7 @@ _PG_init(void)
 	trail_protect_init();
 	trail_capture_utility_init();
 	trail_capture_data_init();
+	trail_batch_init();
 	trail_selectors_init();
 	trail_worker_register();
 }
