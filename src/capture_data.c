@@ -38,9 +38,12 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/table.h"
+#include "access/tupconvert.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/catalog.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/cryptohash.h"
@@ -227,11 +230,8 @@ build_captured_table(CapturedTable *t, Relation rel)
 	t->arn = trail_table_arn_of(RelationGetRelid(rel));
 	t->reads = trail_selects_table(t->arn, true);
 
+	t->resources = trail_jsonb_one_resource("PG::Table", t->arn, t->name);
 	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '[');
-	trail_json_resource(&buf, "PG::Table", t->arn, t->name);
-	appendStringInfoChar(&buf, ']');
-	t->resources = trail_jsonb_from_text(buf.data);
 
 	pkey = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
 	t->has_key = !bms_is_empty(pkey);
@@ -503,6 +503,107 @@ image(CapturedTable *t, TupleTableSlot *slot, TupleTableSlot *other,
 }
 
 /*
+ * Finding the leaf partition of a row changed through a partitioned table.
+ * The transition tables hold rows in the partitioned table's format and do
+ * not say where each went, so each row is checked against the partition
+ * constraints of the leaves (the executor's own ExecPartitionCheck), the
+ * leaf of the previous row first: rows of one statement mostly share one.
+ */
+typedef struct PartitionFinder
+{
+	EState	   *estate;
+	int			nleaves;
+	Relation   *rels;
+	ResultRelInfo **rris;
+	TupleConversionMap **maps;	/* root format -> leaf format, or NULL */
+	TupleTableSlot **slots;		/* in leaf format, where a map is needed */
+	char	  **names;
+	int			last;
+} PartitionFinder;
+
+/*
+ * Prepare to find the leaves of a partitioned table.
+ */
+static PartitionFinder *
+partition_finder_begin(Relation root)
+{
+	PartitionFinder *pf = palloc0(sizeof(PartitionFinder));
+	List	   *all = find_all_inheritors(RelationGetRelid(root), AccessShareLock, NULL);
+	ListCell   *lc;
+
+	pf->estate = CreateExecutorState();
+	pf->rels = palloc(sizeof(Relation) * list_length(all));
+	pf->rris = palloc(sizeof(ResultRelInfo *) * list_length(all));
+	pf->maps = palloc(sizeof(TupleConversionMap *) * list_length(all));
+	pf->slots = palloc(sizeof(TupleTableSlot *) * list_length(all));
+	pf->names = palloc(sizeof(char *) * list_length(all));
+	foreach(lc, all)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char		relkind = get_rel_relkind(relid);
+		int			i = pf->nleaves;
+
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_FOREIGN_TABLE)
+			continue;
+		pf->rels[i] = table_open(relid, NoLock);
+		pf->rris[i] = makeNode(ResultRelInfo);
+		InitResultRelInfo(pf->rris[i], pf->rels[i], 1, NULL, 0);
+		pf->maps[i] = convert_tuples_by_name(RelationGetDescr(root),
+											 RelationGetDescr(pf->rels[i]));
+		pf->slots[i] = pf->maps[i] == NULL ? NULL :
+			MakeSingleTupleTableSlot(RelationGetDescr(pf->rels[i]), &TTSOpsVirtual);
+		pf->names[i] = trail_table_name(relid);
+		pf->nleaves++;
+	}
+	return pf;
+}
+
+/*
+ * The name of the leaf partition a row (in the root's format) belongs to,
+ * or NULL when none takes it.
+ */
+static const char *
+partition_finder_find(PartitionFinder *pf, TupleTableSlot *row)
+{
+	int			n;
+
+	for (n = 0; n < pf->nleaves; n++)
+	{
+		int			i = (pf->last + n) % pf->nleaves;
+		TupleTableSlot *slot = row;
+		bool		fits;
+
+		if (pf->maps[i] != NULL)
+			slot = execute_attr_map_slot(pf->maps[i]->attrMap, row, pf->slots[i]);
+		fits = ExecPartitionCheck(pf->rris[i], slot, pf->estate, false);
+		ResetPerTupleExprContext(pf->estate);
+		if (fits)
+		{
+			pf->last = i;
+			return pf->names[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Release what partition_finder_begin() took.
+ */
+static void
+partition_finder_end(PartitionFinder *pf)
+{
+	int			i;
+
+	for (i = 0; i < pf->nleaves; i++)
+	{
+		if (pf->slots[i] != NULL)
+			ExecDropSingleTupleTableSlot(pf->slots[i]);
+		table_close(pf->rels[i], NoLock);
+	}
+	FreeExecutorState(pf->estate);
+}
+
+/*
  * Queue the row events of one statement: a row of trail.event_rows for
  * each row of the transition tables (old and new, read in step).
  */
@@ -524,6 +625,8 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 	AttrNumber	a_id = trail_batch_attnum(TRAIL_EVENT_ROWS, "event_id");
 	AttrNumber	a_stmt = trail_batch_attnum(TRAIL_EVENT_ROWS, "statement_event_id");
 	AttrNumber	a_number = trail_batch_attnum(TRAIL_EVENT_ROWS, "row_number");
+	AttrNumber	a_partition = trail_batch_attnum(TRAIL_EVENT_ROWS, "partition_name");
+	PartitionFinder *finder = NULL;
 	AttrNumber	a_key = trail_batch_attnum(TRAIL_EVENT_ROWS, "row_key");
 	AttrNumber	a_old = trail_batch_attnum(TRAIL_EVENT_ROWS, "old_image");
 	AttrNumber	a_new = trail_batch_attnum(TRAIL_EVENT_ROWS, "new_image");
@@ -536,6 +639,8 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 	if (new_rows != NULL)
 		tuplestore_rescan(new_rows);
 	initStringInfo(&buf);
+	if (td->tg_relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		finder = partition_finder_begin(td->tg_relation);
 
 	for (;;)
 	{
@@ -563,6 +668,18 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 		nulls[a_stmt - 1] = false;
 		values[a_number - 1] = Int32GetDatum(++row_number);
 		nulls[a_number - 1] = false;
+		if (finder != NULL)
+		{
+			/* where the row is now, or was, for a delete */
+			const char *leaf = partition_finder_find(finder,
+													 have_new ? new_slot : old_slot);
+
+			if (leaf != NULL)
+			{
+				values[a_partition - 1] = CStringGetTextDatum(leaf);
+				nulls[a_partition - 1] = false;
+			}
+		}
 
 		if (t->has_key)
 		{
@@ -595,6 +712,8 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 		CHECK_FOR_INTERRUPTS();
 	}
 
+	if (finder != NULL)
+		partition_finder_end(finder);
 	ExecDropSingleTupleTableSlot(old_slot);
 	ExecDropSingleTupleTableSlot(new_slot);
 	MemoryContextDelete(row_cxt);

@@ -247,18 +247,13 @@ record_setting(const char *event_name, const char *params,
 			   const char *resource_type, const char *arn, const char *name)
 {
 	TrailEvent	ev;
-	StringInfoData resources;
 
 	trail_event_init(&ev, "Management", "AwsApiCall", NULL);
 	ev.event_source = TRAIL_SERVICE_NAME;
 	ev.event_name = event_name;
 	ev.read_only = false;
 	ev.request_parameters = trail_jsonb_from_text(params);
-	initStringInfo(&resources);
-	appendStringInfoChar(&resources, '[');
-	trail_json_resource(&resources, resource_type, arn, name);
-	appendStringInfoChar(&resources, ']');
-	ev.resources = trail_jsonb_from_text(resources.data);
+	ev.resources = trail_jsonb_one_resource(resource_type, arn, name);
 	trail_store_event(&ev);
 }
 

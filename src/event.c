@@ -205,3 +205,15 @@ trail_json_resource(StringInfo buf, const char *type, const char *arn,
 	trail_json_string(buf, name);
 	appendStringInfoChar(buf, '}');
 }
+
+Jsonb *
+trail_jsonb_one_resource(const char *type, const char *arn, const char *name)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	trail_json_resource(&buf, type, arn, name);
+	appendStringInfoChar(&buf, ']');
+	return trail_jsonb_from_text(buf.data);
+}

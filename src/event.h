@@ -93,4 +93,8 @@ extern char *trail_arn(const char *service, const char *database,
 extern void trail_json_resource(StringInfo buf, const char *type,
 								const char *arn, const char *name);
 
+/* "resources" holding one element, as jsonb */
+extern Jsonb *trail_jsonb_one_resource(const char *type, const char *arn,
+									   const char *name);
+
 #endif							/* TRAIL_EVENT_H */

@@ -517,7 +517,6 @@ record_action(const MaintenancePass *pass, const MaintenanceAction *action,
 {
 	TrailEvent	ev;
 	StringInfoData params;
-	StringInfoData resources;
 
 	trail_event_init(&ev, "Management", "AwsServiceEvent", TRAIL_SERVICE_NAME);
 	ev.read_only = false;
@@ -556,13 +555,9 @@ record_action(const MaintenancePass *pass, const MaintenanceAction *action,
 	appendStringInfoChar(&params, '}');
 	ev.request_parameters = trail_jsonb_from_text(params.data);
 
-	initStringInfo(&resources);
-	appendStringInfoChar(&resources, '[');
-	trail_json_resource(&resources, "PG::Table",
-						trail_arn("table", trail_region(), table_name),
-						table_name);
-	appendStringInfoChar(&resources, ']');
-	ev.resources = trail_jsonb_from_text(resources.data);
+	ev.resources = trail_jsonb_one_resource("PG::Table",
+											trail_arn("table", trail_region(), table_name),
+											table_name);
 
 	trail_store_event(&ev);
 }
