@@ -790,6 +790,8 @@ trail_capture_change(PG_FUNCTION_ARGS)
 		event_name = "Copy";
 		command_tag = "COPY";
 	}
+	else if (trail_finishing_operation() == CMD_MERGE)
+		command_tag = "MERGE";	/* the event is the action's */
 
 	t = captured_table(td->tg_relation);
 	if (!data_event_selected(t, event_name, false))

@@ -49,6 +49,9 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 /* statement nesting depth (executor runs and utility commands) */
 static int	nesting_level = 0;
 
+/* the command of the query whose AFTER triggers are firing (ExecutorFinish) */
+static CmdType finishing_operation = CMD_UNKNOWN;
+
 /* requestID of the current top-level statement, made on first use */
 static char request_id[UUID_LEN * 2 + 5];
 static bool request_id_valid = false;
@@ -101,7 +104,10 @@ trail_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 static void
 trail_ExecutorFinish(QueryDesc *queryDesc)
 {
+	CmdType		outer_operation = finishing_operation;
+
 	nesting_level++;
+	finishing_operation = queryDesc->operation;
 	PG_TRY();
 	{
 		if (prev_ExecutorFinish)
@@ -112,6 +118,7 @@ trail_ExecutorFinish(QueryDesc *queryDesc)
 	PG_FINALLY();
 	{
 		nesting_level--;
+		finishing_operation = outer_operation;
 	}
 	PG_END_TRY();
 }
@@ -379,4 +386,10 @@ trail_user_arn(void)
 {
 	(void) trail_user_identity(NULL);
 	return identity_cache.arn;
+}
+
+CmdType
+trail_finishing_operation(void)
+{
+	return finishing_operation;
 }

@@ -10,6 +10,7 @@
 #ifndef TRAIL_CONTEXT_H
 #define TRAIL_CONTEXT_H
 
+#include "nodes/nodes.h"
 #include "utils/jsonb.h"
 
 /*
@@ -28,6 +29,12 @@ extern const char *trail_account_id(void);	/* cluster system identifier */
 extern const char *trail_region(void);	/* current database name */
 
 /* Statement nesting, so that requestID follows top-level statements */
+/*
+ * The command (CMD_INSERT, CMD_MERGE, ...) of the query whose AFTER
+ * triggers are firing now, or CMD_UNKNOWN.
+ */
+extern CmdType trail_finishing_operation(void);
+
 extern void trail_context_utility_enter(void);
 extern void trail_context_utility_exit(void);
 
