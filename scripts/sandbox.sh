@@ -73,7 +73,7 @@ sandbox_demo() {
 	SQL
 
 	echo
-	echo "=== A session: DDL, then a role change ==="
+	echo "=== A session: DDL, a role change, then data events ==="
 	"$PSQL" -X -v ON_ERROR_STOP=1 --echo-queries -d "$DB" <<-'SQL'
 		SELECT clock_timestamp() AS session_start \gset
 		CREATE SCHEMA demo;
@@ -107,6 +107,24 @@ sandbox_demo() {
 		\echo '=== LookupEvents, EventName = CreateTable ==='
 		SELECT event_time, event_name, username, resources
 		  FROM trail.lookup_events('EventName', 'CreateTable');
+
+		\echo '=== Data events: select every table of schema demo, then write ==='
+		SELECT trail.update_event_data_store(advanced_event_selectors => jsonb_build_array(
+		         jsonb_build_object('Name', 'demo tables', 'FieldSelectors', jsonb_build_array(
+		           jsonb_build_object('Field', 'eventCategory', 'Equals', jsonb_build_array('Data')),
+		           jsonb_build_object('Field', 'resources.type', 'Equals', jsonb_build_array('PG::Table')),
+		           jsonb_build_object('Field', 'resources.ARN', 'StartsWith',
+		             jsonb_build_array(regexp_replace(trail.table_arn('demo.orders'), 'orders$', ''))))))) IS NOT NULL AS selected;
+		INSERT INTO demo.orders VALUES (1, 'alice', 10), (2, 'bob', 25);
+		UPDATE demo.orders SET amount = amount + 5 WHERE id = 1;
+		SELECT demo.order_total('alice');
+		SELECT event_name, read_only, request_parameters->>'tableName' AS "table",
+		       request_parameters->'key' AS key, request_parameters->'oldImage' AS old,
+		       request_parameters->'newImage' AS new, response_elements
+		  FROM trail.data_events
+		 WHERE event_time >= :'session_start'
+		 ORDER BY event_time, event_id;
+		SELECT trail.update_event_data_store(advanced_event_selectors => '[]') IS NOT NULL AS unselected;
 	SQL
 
 	# The password typed above must never reach the trail.

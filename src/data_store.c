@@ -232,7 +232,7 @@ trail_data_store_drop_triggers(void)
 {
 	(void) run_internal("DO $$DECLARE t record; BEGIN"
 						" FOR t IN SELECT tgname, tgrelid::regclass AS tbl FROM pg_trigger"
-						"  WHERE tgfoid = 'trail.capture_change()'::regprocedure LOOP"
+						"  WHERE tgfoid = pg_catalog.to_regprocedure('trail.capture_change()') LOOP"
 						"  EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.tbl);"
 						" END LOOP; END$$",
 						0, NULL, NULL, NULL, NULL, NULL);
