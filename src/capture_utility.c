@@ -997,6 +997,15 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (OidIsValid(copy_relid) && !copy_from)
 		trail_capture_copy_to(copy_relid, qc != NULL ? qc->nprocessed : 0);
+	if (installed && IsA(parsetree, RenameStmt) &&
+		((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN &&
+		((RenameStmt *) parsetree)->relation != NULL)
+	{
+		RenameStmt *rename = (RenameStmt *) parsetree;
+
+		trail_data_store_column_renamed(RangeVarGetRelid(rename->relation, NoLock, true),
+										rename->subname, rename->newname);
+	}
 
 	/* DROP EXTENSION trail leaves nowhere to write; CREATE EXTENSION does */
 	if (frame.capture && trail_catalog() != NULL)
@@ -1107,7 +1116,7 @@ trail_capture_sql_drop(PG_FUNCTION_ARGS)
 					" original OR normal OR (object_type OPERATOR(pg_catalog.=) ANY"
 					"   ('{table,index,sequence,view,materialized view,foreign table}'::pg_catalog.text[])"
 					"   AND schema_name OPERATOR(pg_catalog.<>) 'pg_toast')"
-					"  FROM pg_catalog.pg_event_trigger_dropped_objects()", &plan, false);
+					"  , objid FROM pg_catalog.pg_event_trigger_dropped_objects()", &plan, true);
 	PG_RETURN_NULL();
 }
 

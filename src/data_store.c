@@ -219,12 +219,47 @@ void
 trail_data_store_object_changed(const char *object_type, Oid objid)
 {
 	if (trail_catalog() == NULL || trail_sql_internal() || creating_extension ||
-		object_type == NULL || !trail_selects_any_data(false))
+		object_type == NULL)
+		return;
+
+	/* a dropped table's options go with it (its OID may come back) */
+	if (strcmp(object_type, "table") == 0 &&
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(objid)))
+	{
+		Oid			types[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(objid)};
+
+		(void) run_internal("DELETE FROM trail.capture_options"
+							" WHERE table_id OPERATOR(pg_catalog.=) $1",
+							1, types, values, NULL, NULL, NULL);
+		return;
+	}
+
+	if (!trail_selects_any_data(false))
 		return;
 	if (strcmp(object_type, "table") == 0)
 		reconcile(objid, InvalidOid);
 	else if (strcmp(object_type, "schema") == 0)
 		reconcile(InvalidOid, objid);
+}
+
+void
+trail_data_store_column_renamed(Oid relid, const char *old_name,
+								const char *new_name)
+{
+	Oid			types[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	if (trail_catalog() == NULL || trail_sql_internal() || !OidIsValid(relid))
+		return;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(old_name);
+	values[2] = CStringGetTextDatum(new_name);
+	(void) run_internal("UPDATE trail.capture_options"
+						" SET exclude_columns = pg_catalog.array_replace(exclude_columns, $2, $3),"
+						"     redact_columns = pg_catalog.array_replace(redact_columns, $2, $3)"
+						" WHERE table_id OPERATOR(pg_catalog.=) $1",
+						3, types, values, NULL, NULL, NULL);
 }
 
 void

@@ -29,11 +29,18 @@ extern void trail_data_store_options(Oid relid, char **row_images,
 extern bool trail_array_has_name(ArrayType *names, const char *name);
 
 /*
- * After a DDL command reported an object (ddl_command_end): put capture
- * triggers on a new or renamed table that the selectors pick, take them off
- * one they no longer pick.
+ * After a DDL command reported an object (ddl_command_end, sql_drop): put
+ * capture triggers on a new or renamed table that the selectors pick, take
+ * them off one they no longer pick; forget the options of a dropped one.
  */
 extern void trail_data_store_object_changed(const char *object_type, Oid objid);
+
+/*
+ * After ALTER TABLE ... RENAME COLUMN: the table's excluded and redacted
+ * columns follow the new name (a renamed secret must stay redacted).
+ */
+extern void trail_data_store_column_renamed(Oid relid, const char *old_name,
+											const char *new_name);
 
 /* Before DROP EXTENSION trail: take the capture triggers off every table */
 extern void trail_data_store_drop_triggers(void);

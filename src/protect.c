@@ -50,6 +50,7 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -91,6 +92,24 @@ refuse(const char *what)
 }
 
 /*
+ * Is this a superuser's plain INSERT (or COPY FROM) into one of the tables
+ * of settings that pg_dump dumps with the extension (selectors, capture
+ * options)?  That is how pg_restore brings them back; changing them goes
+ * through trail.update_event_data_store() and trail.set_capture_options().
+ */
+static bool
+is_settings_restore(RangeTblEntry *rte)
+{
+	const char *name;
+
+	if (rte->requiredPerms & (ACL_UPDATE | ACL_DELETE) || !superuser())
+		return false;
+	name = get_rel_name(rte->relid);
+	return name != NULL && (strcmp(name, "event_data_store") == 0 ||
+							strcmp(name, "capture_options") == 0);
+}
+
+/*
  * Executor permission hook: no DML on trail's relations from outside.
  */
 static bool
@@ -106,7 +125,8 @@ trail_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 
 			if (rte->rtekind == RTE_RELATION &&
 				(rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) != 0 &&
-				trail_is_own_relation(rte->relid))
+				trail_is_own_relation(rte->relid) &&
+				!is_settings_restore(rte))
 				refuse(psprintf("%s on %s",
 								(rte->requiredPerms & ACL_INSERT) ? "INSERT" :
 								(rte->requiredPerms & ACL_DELETE) ? "DELETE" : "UPDATE",
@@ -204,8 +224,9 @@ is_capture_trigger(Oid relid, const char *name)
 
 /*
  * Does an ALTER TABLE enable or disable one of trail's capture triggers
- * (by name, or with ALL or USER)?  Any change of their firing mode would
- * let writes go unrecorded: they are ALWAYS.
+ * (by name, or with ALL or USER)?  Any change of their firing mode but to
+ * ALWAYS (which they are, and which a restore repeats) would let writes go
+ * unrecorded.
  */
 static bool
 alters_capture_trigger(AlterTableStmt *stmt)
@@ -220,7 +241,6 @@ alters_capture_trigger(AlterTableStmt *stmt)
 		switch (cmd->subtype)
 		{
 			case AT_EnableTrig:
-			case AT_EnableAlwaysTrig:
 			case AT_EnableReplicaTrig:
 			case AT_DisableTrig:
 			case AT_EnableTrigAll:
