@@ -81,6 +81,8 @@ static MemoryContext queue_cxt = NULL;
 static QueuedRow *queue = NULL;
 static int	queue_len = 0;
 static int	queue_size = 0;
+static Size queue_bytes = 0;	/* of the queued tuples */
+static Size queue_threshold = QUEUE_BUDGET;	/* write early past this */
 
 /*
  * Row types of the parent tables, and where trail.events' columns are in
@@ -352,6 +354,7 @@ write_queue(bool all, SubTransactionId subid)
 	{
 		/* DROP EXTENSION trail in this transaction: nowhere to write */
 		queue_len = 0;
+		queue_bytes = 0;
 		return;
 	}
 	group = palloc(sizeof(QueuedRow *) * queue_len);
@@ -379,13 +382,25 @@ write_queue(bool all, SubTransactionId subid)
 	for (i = 0; i < queue_len; i++)
 	{
 		if (written[i])
+		{
+			queue_bytes -= HEAPTUPLESIZE + queue[i].tuple->t_len;
 			heap_freetuple(queue[i].tuple);
+		}
 		else
 			queue[kept++] = queue[i];
 	}
 	queue_len = kept;
 	pfree(group);
 	pfree(written);
+
+	/* an empty queue gives its memory back */
+	if (queue_len == 0)
+	{
+		MemoryContextReset(queue_cxt);
+		queue = NULL;
+		queue_size = 0;
+		queue_bytes = 0;
+	}
 }
 
 void
@@ -411,10 +426,19 @@ trail_batch_queue(TrailTable table, TimestampTz event_time,
 	row->table = table;
 	row->event_time = event_time;
 	row->subid = GetCurrentSubTransactionId();
+	queue_bytes += HEAPTUPLESIZE + row->tuple->t_len;
 	MemoryContextSwitchTo(oldcxt);
 
-	if (MemoryContextMemAllocated(queue_cxt, true) > QUEUE_BUDGET)
+	if (queue_bytes > queue_threshold)
+	{
 		write_queue(false, GetCurrentSubTransactionId());
+
+		/*
+		 * What is left belongs to outer subtransactions and must wait; let
+		 * this one queue a good batch again before the next write.
+		 */
+		queue_threshold = Max(QUEUE_BUDGET, queue_bytes + QUEUE_BUDGET / 4);
+	}
 }
 
 void
@@ -449,6 +473,8 @@ reset_queue(void)
 	queue = NULL;
 	queue_len = 0;
 	queue_size = 0;
+	queue_bytes = 0;
+	queue_threshold = QUEUE_BUDGET;
 }
 
 /*
@@ -498,7 +524,10 @@ batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		for (i = 0; i < queue_len; i++)
 		{
 			if (queue[i].subid == mySubid)
+			{
+				queue_bytes -= HEAPTUPLESIZE + queue[i].tuple->t_len;
 				heap_freetuple(queue[i].tuple);
+			}
 			else
 				queue[kept++] = queue[i];
 		}
