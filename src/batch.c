@@ -81,7 +81,7 @@ static MemoryContext queue_cxt = NULL;
 static QueuedRow *queue = NULL;
 static int	queue_len = 0;
 static int	queue_size = 0;
-static Size queue_bytes = 0;	/* of the queued tuples */
+static Size queue_bytes = 0;	/* memory the queue holds */
 static Size queue_threshold = QUEUE_BUDGET;	/* write early past this */
 
 /*
@@ -347,6 +347,8 @@ write_queue(bool all, SubTransactionId subid)
 	bool	   *written;
 	int			kept = 0;
 	int			i;
+	MemoryContext write_cxt;
+	MemoryContext oldcxt;
 
 	if (queue_len == 0)
 		return;
@@ -357,6 +359,11 @@ write_queue(bool all, SubTransactionId subid)
 		queue_bytes = 0;
 		return;
 	}
+
+	/* what the table AM and the executor allocate goes when we are done */
+	write_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail queue write",
+									  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(write_cxt);
 	group = palloc(sizeof(QueuedRow *) * queue_len);
 	written = palloc0(sizeof(bool) * queue_len);
 
@@ -382,16 +389,13 @@ write_queue(bool all, SubTransactionId subid)
 	for (i = 0; i < queue_len; i++)
 	{
 		if (written[i])
-		{
-			queue_bytes -= HEAPTUPLESIZE + queue[i].tuple->t_len;
 			heap_freetuple(queue[i].tuple);
-		}
 		else
 			queue[kept++] = queue[i];
 	}
 	queue_len = kept;
-	pfree(group);
-	pfree(written);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(write_cxt);
 
 	/* an empty queue gives its memory back */
 	if (queue_len == 0)
@@ -426,9 +430,9 @@ trail_batch_queue(TrailTable table, TimestampTz event_time,
 	row->table = table;
 	row->event_time = event_time;
 	row->subid = GetCurrentSubTransactionId();
-	queue_bytes += HEAPTUPLESIZE + row->tuple->t_len;
 	MemoryContextSwitchTo(oldcxt);
 
+	queue_bytes = MemoryContextMemAllocated(queue_cxt, false);
 	if (queue_bytes > queue_threshold)
 	{
 		write_queue(false, GetCurrentSubTransactionId());
@@ -437,7 +441,8 @@ trail_batch_queue(TrailTable table, TimestampTz event_time,
 		 * What is left belongs to outer subtransactions and must wait; let
 		 * this one queue a good batch again before the next write.
 		 */
-		queue_threshold = Max(QUEUE_BUDGET, queue_bytes + QUEUE_BUDGET / 4);
+		queue_threshold = Max(QUEUE_BUDGET,
+							  MemoryContextMemAllocated(queue_cxt, false) + QUEUE_BUDGET / 4);
 	}
 }
 
@@ -524,10 +529,7 @@ batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		for (i = 0; i < queue_len; i++)
 		{
 			if (queue[i].subid == mySubid)
-			{
-				queue_bytes -= HEAPTUPLESIZE + queue[i].tuple->t_len;
 				heap_freetuple(queue[i].tuple);
-			}
 			else
 				queue[kept++] = queue[i];
 		}
