@@ -517,7 +517,10 @@ record_action(const MaintenancePass *pass, const MaintenanceAction *action,
 {
 	TrailEvent	ev;
 	StringInfoData params;
+	char		rows_relname[NAMEDATALEN];
 
+	if (action->kind != MAINT_PURGED)
+		partition_relname("event_rows", action->day, rows_relname);
 	trail_event_init(&ev, "Management", "AwsServiceEvent", TRAIL_SERVICE_NAME);
 	ev.read_only = false;
 	ev.management_event = true;
@@ -537,6 +540,9 @@ record_action(const MaintenancePass *pass, const MaintenanceAction *action,
 		ev.event_source = "ddl.postgresql";
 		ev.event_name = action->kind == MAINT_CREATED ?
 			"CreateTable" : "DropTable";
+		/* the day of trail.event_rows goes with it, in the same pass */
+		appendStringInfoString(&params, ",\"rowEventsTableName\":");
+		trail_json_string(&params, psprintf("trail.%s", rows_relname));
 		appendStringInfoString(&params, ",\"from\":");
 		trail_json_time(&params, day_start(action->day));
 		appendStringInfoString(&params, ",\"to\":");
@@ -555,9 +561,25 @@ record_action(const MaintenancePass *pass, const MaintenanceAction *action,
 	appendStringInfoChar(&params, '}');
 	ev.request_parameters = trail_jsonb_from_text(params.data);
 
-	ev.resources = trail_jsonb_one_resource("PG::Table",
-											trail_arn("table", trail_region(), table_name),
-											table_name);
+	if (action->kind == MAINT_PURGED)
+		ev.resources = trail_jsonb_one_resource("PG::Table",
+												trail_arn("table", trail_region(), table_name),
+												table_name);
+	else
+	{
+		StringInfoData resources;
+		char	   *rows_name = psprintf("trail.%s", rows_relname);
+
+		initStringInfo(&resources);
+		appendStringInfoChar(&resources, '[');
+		trail_json_resource(&resources, "PG::Table",
+							trail_arn("table", trail_region(), table_name), table_name);
+		appendStringInfoChar(&resources, ',');
+		trail_json_resource(&resources, "PG::Table",
+							trail_arn("table", trail_region(), rows_name), rows_name);
+		appendStringInfoChar(&resources, ']');
+		ev.resources = trail_jsonb_from_text(resources.data);
+	}
 
 	trail_store_event(&ev);
 }
