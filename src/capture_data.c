@@ -43,11 +43,13 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/catalog.h"
+#include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "common/shortest_dec.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -59,6 +61,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/datetime.h"
+#include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -94,7 +98,11 @@ typedef enum JsonKind
 	JSON_STRING,
 	JSON_NUMBER,
 	JSON_BOOL,
-	JSON_RAW					/* json and jsonb: already JSON */
+	JSON_RAW,					/* json and jsonb: already JSON */
+	JSON_DATETIME,				/* ISO 8601, timestamptz in UTC */
+	JSON_INTERVAL,				/* ISO 8601 duration */
+	JSON_FLOAT,					/* shortest exact form */
+	JSON_BYTEA					/* \x and hex */
 } JsonKind;
 
 /* One column of a captured table's images */
@@ -104,6 +112,7 @@ typedef struct ImageColumn
 	char	   *json_key;		/* "name": */
 	FmgrInfo	output;
 	JsonKind	kind;
+	Oid			typid;			/* base type */
 	int16		typlen;
 	bool		typbyval;
 	bool		redacted;
@@ -119,6 +128,9 @@ typedef struct CapturedTable
 	MemoryContext cxt;			/* everything below */
 	char	   *name;			/* schema.table, quoted as needed */
 	char	   *arn;
+	int			nselect;		/* ARNs selectors see: its own, then those */
+	const char **select_arns;	/* of the partitioned tables it is part of */
+	const char **select_types;
 	bool		reads;			/* may a selector pick reads of it? */
 	RowImages	row_images;
 	bool		has_key;
@@ -177,11 +189,22 @@ json_kind(Oid typid)
 		case INT2OID:
 		case INT4OID:
 		case INT8OID:
-		case FLOAT4OID:
-		case FLOAT8OID:
 		case NUMERICOID:
 		case OIDOID:
 			return JSON_NUMBER;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return JSON_FLOAT;
+		case DATEOID:
+		case TIMEOID:
+		case TIMETZOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return JSON_DATETIME;
+		case INTERVALOID:
+			return JSON_INTERVAL;
+		case BYTEAOID:
+			return JSON_BYTEA;
 		case BOOLOID:
 			return JSON_BOOL;
 		case JSONOID:
@@ -228,7 +251,27 @@ build_captured_table(CapturedTable *t, Relation rel)
 	oldcxt = MemoryContextSwitchTo(t->cxt);
 	t->name = trail_table_name(RelationGetRelid(rel));
 	t->arn = trail_table_arn_of(RelationGetRelid(rel));
-	t->reads = trail_selects_table(t->arn, true);
+
+	/* a partition is captured when its partitioned table is selected */
+	{
+		List	   *ancestors = rel->rd_rel->relispartition ?
+			get_partition_ancestors(RelationGetRelid(rel)) : NIL;
+		ListCell   *lc;
+
+		t->nselect = 1 + list_length(ancestors);
+		t->select_arns = palloc(sizeof(char *) * t->nselect);
+		t->select_types = palloc(sizeof(char *) * t->nselect);
+		t->select_arns[0] = t->arn;
+		foreach(lc, ancestors)
+			t->select_arns[foreach_current_index(lc) + 1] =
+				trail_table_arn_of(lfirst_oid(lc));
+		t->reads = false;
+		for (i = 0; i < t->nselect; i++)
+		{
+			t->select_types[i] = "PG::Table";
+			t->reads |= trail_selects_table(t->select_arns[i], true);
+		}
+	}
 
 	t->resources = trail_jsonb_one_resource("PG::Table", t->arn, t->name);
 	initStringInfo(&buf);
@@ -261,6 +304,7 @@ build_captured_table(CapturedTable *t, Relation rel)
 		getTypeOutputInfo(att->atttypid, &typoutput, &typisvarlena);
 		fmgr_info_cxt(typoutput, &col->output, t->cxt);
 		col->kind = json_kind(att->atttypid);
+		col->typid = getBaseType(att->atttypid);
 		col->typlen = att->attlen;
 		col->typbyval = att->attbyval;
 		col->redacted = trail_array_has_name(redact, NameStr(att->attname));
@@ -329,20 +373,39 @@ capture_possible(void)
 static bool
 data_event_selected(CapturedTable *t, const char *event_name, bool read_only)
 {
-	const char *type = "PG::Table";
-	const char *arn = t->arn;
 	SelectorEvent sel = {
 		.event_category = "Data",
 		.event_name = event_name,
 		.read_only = read_only,
 		.event_source = "table.postgresql",
 		.user_arn = trail_user_arn(),
-		.nresources = 1,
-		.resource_types = &type,
-		.resource_arns = &arn
+		.nresources = t->nselect,
+		.resource_types = t->select_types,
+		.resource_arns = t->select_arns
 	};
 
 	return trail_selects_event(&sel);
+}
+
+/*
+ * The command tag of a query's command.
+ */
+static const char *
+command_tag_of(CmdType operation)
+{
+	switch (operation)
+	{
+		case CMD_INSERT:
+			return "INSERT";
+		case CMD_UPDATE:
+			return "UPDATE";
+		case CMD_DELETE:
+			return "DELETE";
+		case CMD_MERGE:
+			return "MERGE";
+		default:
+			return "SELECT";
+	}
 }
 
 /*
@@ -418,6 +481,59 @@ append_redacted(StringInfo buf, const char *column, const char *text)
 }
 
 /*
+ * A column's value as text that does not depend on the writer's session
+ * (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output):
+ * the same value reads the same whoever wrote it.
+ */
+static char *
+value_text(ImageColumn *col, Datum value)
+{
+	char		buf[MAXDATELEN + 1];
+
+	switch (col->kind)
+	{
+		case JSON_DATETIME:
+			{
+				int			utc = 0;
+
+				return pstrdup(JsonEncodeDateTime(buf, value, col->typid, &utc));
+			}
+		case JSON_INTERVAL:
+			{
+				struct pg_itm itm;
+
+				interval2itm(*DatumGetIntervalP(value), &itm);
+				EncodeInterval(&itm, INTSTYLE_ISO_8601, buf);
+				return pstrdup(buf);
+			}
+		case JSON_FLOAT:
+			{
+				char	   *out = palloc(DOUBLE_SHORTEST_DECIMAL_LEN);
+
+				if (col->typid == FLOAT4OID)
+					float_to_shortest_decimal_buf(DatumGetFloat4(value), out);
+				else
+					double_to_shortest_decimal_buf(DatumGetFloat8(value), out);
+				return out;
+			}
+		case JSON_BYTEA:
+			{
+				bytea	   *b = DatumGetByteaPP(value);
+				int			len = VARSIZE_ANY_EXHDR(b);
+				char	   *out = palloc(len * 2 + 3);
+
+				out[0] = '\\';
+				out[1] = 'x';
+				hex_encode(VARDATA_ANY(b), len, out + 2);
+				out[len * 2 + 2] = '\0';
+				return out;
+			}
+		default:
+			return OutputFunctionCall(&col->output, value);
+	}
+}
+
+/*
  * Append one column's value as JSON.
  */
 static void
@@ -431,7 +547,7 @@ append_value(StringInfo buf, ImageColumn *col, Datum value, bool isnull)
 		appendStringInfoString(buf, "null");
 		return;
 	}
-	text = OutputFunctionCall(&col->output, value);
+	text = value_text(col, value);
 	if (col->redacted)
 		append_redacted(buf, col->json_key, text);
 	else
@@ -439,6 +555,7 @@ append_value(StringInfo buf, ImageColumn *col, Datum value, bool isnull)
 		switch (col->kind)
 		{
 			case JSON_NUMBER:
+			case JSON_FLOAT:
 				/* NaN and Infinity are not JSON numbers */
 				if (strspn(text, "0123456789-+.eE") == strlen(text) &&
 					strpbrk(text, "0123456789") != NULL)
@@ -790,8 +907,16 @@ trail_capture_change(PG_FUNCTION_ARGS)
 		event_name = "Copy";
 		command_tag = "COPY";
 	}
-	else if (trail_finishing_operation() == CMD_MERGE)
-		command_tag = "MERGE";	/* the event is the action's */
+	else if (!TRIGGER_FIRED_BY_TRUNCATE(tev))
+	{
+		/*
+		 * The statement's own tag: MERGE's actions and the updates of INSERT
+		 * ... ON CONFLICT DO UPDATE are events of their kind, from a
+		 * statement of another.
+		 */
+		if (trail_finishing_operation() != CMD_UNKNOWN)
+			command_tag = command_tag_of(trail_finishing_operation());
+	}
 
 	t = captured_table(td->tg_relation);
 	if (!data_event_selected(t, event_name, false))
@@ -833,13 +958,12 @@ readable_table(Oid relid)
 }
 
 /*
- * ExecutorEnd hook: read events of the tables a SELECT read.
+ * ExecutorEnd hook: read events of the tables a statement read.
  */
 static void
 trail_ExecutorEnd(QueryDesc *queryDesc)
 {
-	if (queryDesc->operation == CMD_SELECT &&
-		queryDesc->estate != NULL &&
+	if (queryDesc->estate != NULL &&
 		!(queryDesc->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
 		capture_possible() && trail_selects_any_data(true))
 	{
@@ -851,8 +975,14 @@ trail_ExecutorEnd(QueryDesc *queryDesc)
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 			Relation	rel;
 
+			/*
+			 * Tables read, by any statement (INSERT ... SELECT, UPDATE ...
+			 * FROM, CREATE TABLE AS): not those it writes, whose changes
+			 * are data events of their own.
+			 */
 			if (rte->rtekind != RTE_RELATION ||
 				!(rte->requiredPerms & ACL_SELECT) ||
+				(rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) ||
 				list_member_oid(seen, rte->relid) ||
 				!readable_table(rte->relid))
 				continue;
@@ -861,7 +991,8 @@ trail_ExecutorEnd(QueryDesc *queryDesc)
 			if (!RelationIsValid(rel))
 				continue;
 			/* on error, the resource owner releases the reference */
-			record_read(rel, "Select", "SELECT", queryDesc->estate->es_processed);
+			record_read(rel, "Select", command_tag_of(queryDesc->operation),
+						queryDesc->estate->es_processed);
 			RelationClose(rel);
 		}
 		list_free(seen);

@@ -198,7 +198,9 @@ string_member(JsonbContainer *obj, const char *key)
 }
 
 /*
- * Does the event data store record this event (its selectors)?
+ * Does the event data store record this event (its selectors)?  trail's own
+ * events (changes of its settings, work it does itself) always are:
+ * selectors must not be able to hide their own change.
  */
 static bool
 selected(const TrailEvent *ev)
@@ -210,6 +212,11 @@ selected(const TrailEvent *ev)
 		.event_source = ev->event_source
 	};
 
+	if (ev->event_source != NULL && strcmp(ev->event_source, TRAIL_SERVICE_NAME) == 0)
+		return true;
+	if (ev->user_identity != NULL &&
+		string_member(&ev->user_identity->root, "invokedBy") != NULL)
+		return true;
 	if (ev->user_identity != NULL)
 		sel.user_arn = string_member(&ev->user_identity->root, "arn");
 	if (ev->resources != NULL && JsonContainerIsArray(&ev->resources->root))
