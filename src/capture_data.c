@@ -24,14 +24,20 @@
  * of each action it took; a change through a partitioned table fires the
  * triggers of the table the user named.
  *
- * Reads.  An ExecutorEnd hook looks at the relations a SELECT read (with
- * views and functions expanded, as the executor sees them) and writes one
- * "Select" event per selected table with the number of rows returned; COPY
- * TO is reported by the utility hook.
+ * Reads.  An ExecutorEnd hook looks at the relations a statement read but
+ * did not write (with views and functions expanded, as the executor sees
+ * them) and writes one "Select" event per selected table with the number of
+ * rows the statement returned or wrote; COPY TO is reported by the utility
+ * hook.
  *
- * Every event is written in the user's transaction, through batch.c.  What
- * each table needs (its ARN, options, image columns) is worked out once per
- * backend and kept until the table, its options or the selectors change.
+ * Images are JSON built here from each column's value, in forms that do not
+ * depend on the writer's session settings (ISO 8601 times in UTC, shortest
+ * exact floats, hex bytea), so that a value reads the same whoever wrote it.
+ *
+ * Every event is queued in the user's transaction through batch.c, which
+ * writes the queue before commit.  What each table needs (its ARN, options,
+ * image columns) is worked out once per backend and kept until the table,
+ * its options or the selectors change.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,7 +56,6 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "common/shortest_dec.h"
-#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
