@@ -178,7 +178,9 @@ trail_batch_natts(TrailTable table)
 }
 
 /*
- * Partitions whose indexes data events skip, per backend: every index of
+ * What a backend learns of the partitions it writes, until they change.
+ *
+ * Partitions whose indexes data events skip: every index of
  * trail.events is partial (WHERE event_category <> 'Data'), so the
  * executor's index machinery would be opened and its predicates evaluated
  * for nothing.  Whether a partition's indexes want data rows is worked out
@@ -187,6 +189,9 @@ trail_batch_natts(TrailTable table)
  */
 static List *indexless_partitions = NIL;
 static List *indexed_partitions = NIL;
+
+/* Partitions whose columns are their parent's, as they are made: no map */
+static List *same_layout_partitions = NIL;
 
 /*
  * Relcache callback for the index cache.
@@ -198,11 +203,13 @@ index_cache_callback(Datum arg, Oid relid)
 	{
 		list_free(indexless_partitions);
 		list_free(indexed_partitions);
-		indexless_partitions = indexed_partitions = NIL;
+		list_free(same_layout_partitions);
+		indexless_partitions = indexed_partitions = same_layout_partitions = NIL;
 		return;
 	}
 	indexless_partitions = list_delete_oid(indexless_partitions, relid);
 	indexed_partitions = list_delete_oid(indexed_partitions, relid);
+	same_layout_partitions = list_delete_oid(same_layout_partitions, relid);
 }
 
 /*
@@ -249,8 +256,18 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 	int			i;
 
 	/* a partition made LIKE its parent has the same columns, normally */
-	if (!equalTupleDescs(parent, RelationGetDescr(rel)))
+	if (!list_member_oid(same_layout_partitions, RelationGetRelid(rel)))
+	{
 		map = convert_tuples_by_name(parent, RelationGetDescr(rel));
+		if (map == NULL)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+			same_layout_partitions = lappend_oid(same_layout_partitions,
+												 RelationGetRelid(rel));
+			MemoryContextSwitchTo(oldcxt);
+		}
+	}
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	for (i = 0; i < nslots; i++)
 		slots[i] = table_slot_create(rel, NULL);

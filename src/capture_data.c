@@ -736,9 +736,7 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext,
-												  "trail row event",
-												  ALLOCSET_DEFAULT_SIZES);
+	static MemoryContext row_cxt = NULL;
 	bool		update = (old_rows != NULL && new_rows != NULL);
 	int			natts = trail_batch_natts(TRAIL_EVENT_ROWS);
 	Datum	   *values = palloc(sizeof(Datum) * natts);
@@ -763,6 +761,11 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 	initStringInfo(&buf);
 	if (td->tg_relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		finder = partition_finder_begin(td->tg_relation);
+
+	/* one row's allocations, reset after each; kept for the session */
+	if (row_cxt == NULL)
+		row_cxt = AllocSetContextCreate(TopMemoryContext, "trail row event",
+										ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
@@ -838,7 +841,6 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 		partition_finder_end(finder);
 	ExecDropSingleTupleTableSlot(old_slot);
 	ExecDropSingleTupleTableSlot(new_slot);
-	MemoryContextDelete(row_cxt);
 	pfree(buf.data);
 	pfree(values);
 	pfree(nulls);
