@@ -41,6 +41,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
 #include "parser/scansup.h"
@@ -81,10 +82,31 @@ typedef struct CaptureFrame
 	MemoryContext cxt;			/* where resources are accumulated */
 	StringInfoData resources;	/* elements of the "resources" array */
 	List	   *arns;			/* ARNs already listed */
+	Jsonb	   *caller;			/* a role switch: who switched (before it) */
+	char	   *caller_name;	/* and the session user then */
 } CaptureFrame;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static CaptureFrame *current_frame = NULL;
+
+/*
+ * Is this a switch of role: SET ROLE, RESET ROLE, SET SESSION
+ * AUTHORIZATION (CloudTrail's AssumeRole)?
+ */
+static bool
+is_role_switch(Node *parsetree)
+{
+	VariableSetStmt *set;
+
+	if (!IsA(parsetree, VariableSetStmt))
+		return false;
+	set = (VariableSetStmt *) parsetree;
+	return (set->kind == VAR_SET_VALUE || set->kind == VAR_SET_DEFAULT ||
+			set->kind == VAR_RESET) &&
+		set->name != NULL &&
+		(strcmp(set->name, "role") == 0 ||
+		 strcmp(set->name, "session_authorization") == 0);
+}
 
 /*
  * Is this utility command a management event?
@@ -92,6 +114,8 @@ static CaptureFrame *current_frame = NULL;
 static bool
 is_management_statement(Node *parsetree)
 {
+	if (is_role_switch(parsetree))
+		return true;
 	switch (nodeTag(parsetree))
 	{
 		case T_TransactionStmt:
@@ -713,6 +737,17 @@ append_command_parameters(StringInfo buf, Node *parsetree)
 {
 	ListCell   *lc;
 
+	/* AssumeRole, recorded after the switch: the role now in effect */
+	if (is_role_switch(parsetree))
+	{
+		append_string(buf, "roleArn",
+					  trail_arn("iam", NULL,
+								psprintf("role/%s", GetUserNameFromId(GetUserId(), false))));
+		append_string(buf, "roleSessionName",
+					  GetUserNameFromId(GetSessionUserId(), false));
+		return;
+	}
+
 	switch (nodeTag(parsetree))
 	{
 		case T_CreateRoleStmt:
@@ -844,6 +879,29 @@ redacted_statement(const char *text)
 }
 
 /*
+ * responseElements of AssumeRole: the identity the session now acts as.
+ */
+static Jsonb *
+assumed_role_user(void)
+{
+	char	   *session = GetUserNameFromId(GetSessionUserId(), false);
+	char	   *current = GetUserNameFromId(GetUserId(), false);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"assumedRoleUser\":{\"assumedRoleId\":");
+	escape_json(&buf, psprintf("%u:%s", GetUserId(), session));
+	appendStringInfoString(&buf, ",\"arn\":");
+	if (GetUserId() != GetSessionUserId())
+		escape_json(&buf, trail_arn("sts", NULL,
+									psprintf("assumed-role/%s/%s", current, session)));
+	else
+		escape_json(&buf, trail_arn("iam", NULL, psprintf("role/%s", current)));
+	appendStringInfoString(&buf, "}}");
+	return trail_jsonb_from_text(buf.data);
+}
+
+/*
  * Write the event for a utility command that has just succeeded.
  */
 static void
@@ -863,6 +921,14 @@ record_statement(PlannedStmt *pstmt, const char *query_string,
 	ev.event_name = camel_case(GetCommandTagName(tag));
 	ev.read_only = is_read_only_statement(parsetree);
 	ev.is_global = is_global_statement(parsetree);
+	if (frame->caller != NULL)
+	{
+		/* STS names who called, not the role the call produced */
+		ev.event_source = "sts.postgresql";
+		ev.event_name = "AssumeRole";
+		ev.user_identity = frame->caller;
+		ev.user_name = frame->caller_name;
+	}
 
 	text = redacted_statement(statement_text(query_string, pstmt->stmt_location,
 											 pstmt->stmt_len));
@@ -880,6 +946,11 @@ record_statement(PlannedStmt *pstmt, const char *query_string,
 	if (qc != NULL && command_tag_display_rowcount(qc->commandTag))
 		ev.response_elements =
 			trail_jsonb_from_text(psprintf("{\"rowCount\":" UINT64_FORMAT "}", qc->nprocessed));
+	if (frame->caller != NULL)
+	{
+		ev.response_elements = assumed_role_user();
+		add_resource(frame, "role", GetUserNameFromId(GetUserId(), false));
+	}
 
 	resetStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"commandTag\":");
@@ -973,6 +1044,15 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		frame.cxt = CurrentMemoryContext;
 		initStringInfo(&frame.resources);
 		add_parse_tree_resources(&frame, parsetree);
+		if (is_role_switch(parsetree))
+		{
+			/* a copy: the cached identity is rebuilt after the switch */
+			Jsonb	   *caller = trail_user_identity(NULL);
+
+			frame.caller = palloc(VARSIZE(caller));
+			memcpy(frame.caller, caller, VARSIZE(caller));
+			frame.caller_name = GetUserNameFromId(GetSessionUserId(), false);
+		}
 	}
 
 	current_frame = &frame;

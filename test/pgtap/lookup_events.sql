@@ -144,7 +144,8 @@ SELECT is((SELECT count(*)::int FROM (SELECT page FROM pg_temp.lookup_all(NULL, 
                                        GROUP BY page HAVING count(DISTINCT token) > 1) x), 0,
 	'each page has a single token');
 SELECT is((SELECT count(*)::int FROM (SELECT page FROM pg_temp.lookup_all(NULL, NULL, 7)
-                                       GROUP BY page HAVING count(*) <> 7) x), 1,
+                                       GROUP BY page HAVING count(*) <> 7) x
+             WHERE x.page < (SELECT max(page) FROM pg_temp.lookup_all(NULL, NULL, 7))), 0,
 	'all pages but the last are full');
 SELECT results_eq(
 	$$SELECT id FROM pg_temp.lookup_all('EventName', 'CreateTable', 50) ORDER BY page, pos$$,
@@ -265,9 +266,9 @@ SELECT results_eq(
 	$$SELECT * FROM pg_temp.expected($f$e.user_name = 'regress_tap_lu_alice'$f$)$$,
 	'Username: the session user''s events');
 SELECT results_eq(
-	$$SELECT username FROM trail.lookup_events('Username', 'regress_tap_lu_alice', end_time => 'infinity')$$,
-	ARRAY['regress_tap_lu_alice'::text],
-	'Username: one event (CREATE TABLE alice_t), username column set');
+	$$SELECT event_name || ' by ' || username FROM trail.lookup_events('Username', 'regress_tap_lu_alice', end_time => 'infinity')$$,
+	ARRAY['AssumeRole by regress_tap_lu_alice'::text, 'CreateTable by regress_tap_lu_alice'],
+	'Username: her two events (CREATE TABLE alice_t, then RESET SESSION AUTHORIZATION), username column set');
 SELECT results_eq(
 	$$SELECT id FROM pg_temp.lookup_all('ResourceType', 'PG::Index') ORDER BY page, pos$$,
 	$$SELECT * FROM pg_temp.expected($f$e.resources @> '[{"type": "PG::Index"}]'$f$)$$,

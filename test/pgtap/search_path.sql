@@ -175,8 +175,12 @@ SELECT ok((SELECT count(*) > 0 AND bool_and(event_id IN (SELECT event_id FROM tr
              FROM got WHERE label = 'defaults'),
 	'default time range: now() is pg_catalog.now(), not the user''s');
 SELECT results_eq($$SELECT event_id FROM got WHERE label = 'history'$$,
-	format($$SELECT event_id FROM trail.events WHERE event_category <> 'Data' AND event_id <= %L
-	   ORDER BY event_time DESC, event_id DESC$$, :'before_lookups'),
+	-- the history also holds the SET ROLE that the lookups ran under
+	format($$SELECT event_id FROM trail.events WHERE event_category <> 'Data'
+	           AND (event_id <= %L OR event_id = (SELECT event_id FROM trail.events
+	                                              WHERE event_name = 'AssumeRole' AND event_id > %L
+	                                              ORDER BY event_id LIMIT 1))
+	   ORDER BY event_time DESC, event_id DESC$$, :'before_lookups', :'before_lookups'),
 	'event_history: every event, newest first (retention_start used pg_catalog.current_setting)');
 
 ------------------------------------------------------------------------------
