@@ -977,6 +977,13 @@ trail_ExecutorEnd(QueryDesc *queryDesc)
 		List	   *seen = NIL;
 		ListCell   *lc;
 
+		/*
+		 * A plain SELECT writes nothing: a table it locks FOR UPDATE (which
+		 * needs the UPDATE right) is still only read.
+		 */
+		bool		reads_only = queryDesc->operation == CMD_SELECT &&
+			!queryDesc->plannedstmt->hasModifyingCTE;
+
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
@@ -989,7 +996,8 @@ trail_ExecutorEnd(QueryDesc *queryDesc)
 			 */
 			if (rte->rtekind != RTE_RELATION ||
 				!(rte->requiredPerms & ACL_SELECT) ||
-				(rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) ||
+				((rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) &&
+				 !reads_only) ||
 				list_member_oid(seen, rte->relid) ||
 				!readable_table(rte->relid))
 				continue;
