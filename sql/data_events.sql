@@ -329,8 +329,9 @@ COPY (SELECT title FROM shop.catalog WHERE id = 1) TO STDOUT;
 CREATE TABLE elsewhere.snap AS SELECT * FROM shop.catalog WHERE id <= 2;
 CREATE TABLE elsewhere.sink (id int, title text);
 INSERT INTO elsewhere.sink SELECT id, title FROM shop.catalog WHERE id <= 2;
+SELECT id FROM shop.catalog WHERE id = 3 FOR UPDATE;
 SELECT left(statement, 30) AS statement, ro, count(*) AS events
-  FROM (:stmts) s WHERE statement ~ '^(COPY \(|CREATE TABLE|INSERT INTO elsewhere)'
+  FROM (:stmts) s WHERE statement ~ '^(COPY \(|CREATE TABLE|INSERT INTO elsewhere|SELECT id FROM shop.catalog WHERE id = 3)'
  GROUP BY 1, 2 ORDER BY 1;
 SELECT count(*) AS read_events_of_write_only_tables FROM trail.events
  WHERE event_category = 'Data' AND read_only AND request_parameters->>'tableName' <> 'shop.catalog';
