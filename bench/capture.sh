@@ -65,7 +65,7 @@ RESULTS=${RESULTS:-$BENCH/results}
 case ${1:-} in
 '') ;;
 -h | --help)
-	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+	script_help "${BASH_SOURCE[0]}"
 	exit 0
 	;;
 *)
@@ -581,11 +581,7 @@ workload_table() { # metric unit decimals
 		echo '```'
 	fi
 	echo
-	echo "## Machine"
-	echo
-	echo "$COND_BEFORE"
-	echo "$COND_AFTER" | grep -v -e '^- host' -e '^- server' -e 'other PostgreSQL'
-	echo
+	machine_section "$COND_BEFORE" "$COND_AFTER"
 	echo "## pgbench TPC-B, synchronous_commit = off"
 	echo
 	echo "Scale $SCALE, \`-c 2 -j 2 -T $PGBENCH_SECONDS\`, tps without initial connection time (higher is better)."

@@ -40,7 +40,7 @@ DB=bench
 case ${1:-} in
 '') ;;
 -h | --help)
-	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+	script_help "${BASH_SOURCE[0]}"
 	exit 0
 	;;
 *)
@@ -190,11 +190,7 @@ read -r DMED DMIN DMAX _ < <(awk -v n="$NSTMT" '{ t[$1] = $2; if (t["trail"] != 
 	echo
 	echo "trail: $TRAIL_VERSION"
 	echo
-	echo "## Machine"
-	echo
-	echo "$COND_BEFORE"
-	echo "$COND_AFTER" | grep -v -e '^- host' -e '^- server' -e 'other PostgreSQL'
-	echo
+	machine_section "$COND_BEFORE" "$COND_AFTER"
 	echo "## Whole script (client wall time of psql -f)"
 	echo
 	echo "| configuration | median ms | min–max ms | IQR ms | µs per statement (median) | × baseline |"

@@ -86,3 +86,18 @@ machine_conditions() {
 	ps -eo pcpu,args --sort=-pcpu |
 		awk 'NR > 1 && $2 != "ps" && n++ < 6 { c = $1; $1 = ""; printf "  - %s%% %s\n", c, substr($0, 2, 90) }'
 }
+
+# script_help SCRIPT: print a bench script's header comment (its --help)
+script_help() {
+	sed -n '2,/^set -euo/p' "$1" | sed '$d; s/^# \{0,1\}//'
+}
+
+# machine_section BEFORE AFTER: the report's "## Machine" section, from two
+# machine_conditions outputs (the second without what cannot have changed)
+machine_section() {
+	echo "## Machine"
+	echo
+	echo "$1"
+	echo "$2" | grep -v -e '^- host' -e '^- server' -e 'other PostgreSQL'
+	echo
+}

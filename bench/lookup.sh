@@ -62,7 +62,7 @@ for arg in "$@"; do
 	case $arg in
 	--rebuild) REBUILD=1 ;;
 	-h | --help)
-		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+		script_help "${BASH_SOURCE[0]}"
 		exit 0
 		;;
 	*)
@@ -498,11 +498,7 @@ SLOW=()
 	echo "- p1: first page; p20: the 20th page, asked with the next_token of page 19 (or the last page, see column page);"
 	echo "  past: first page of the window $PAST_START .. $PAST_END; new connection: first call in a new session"
 	echo
-	echo "## Machine"
-	echo
-	echo "$COND_BEFORE"
-	echo "$COND_AFTER" | grep -v -e '^- host' -e '^- server' -e 'other PostgreSQL'
-	echo
+	machine_section "$COND_BEFORE" "$COND_AFTER"
 	echo "## Results (ms)"
 	echo
 	echo "| lookup | value | matching | page | median | min–max | IQR | × (no attribute, p1) | inner plan | inner exec | under $GOAL_MS ms |"

@@ -24,34 +24,16 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use TrailTest;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'trail'
-max_connections = 20
-log_statement = none
-});
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE EXTENSION trail');
+my $node = trail_node('crash');
 $node->command_ok(
 	[ 'pgbench', '-i', '-s', '1', '-q', '-h', $node->host, '-p', $node->port, 'postgres' ],
 	'pgbench -i');
 
 # Writes of every pgbench table, with the default row images (changed).
-$node->safe_psql(
-	'postgres', q{
-SELECT trail.update_event_data_store(jsonb_build_array(jsonb_build_object(
-	'Name', 'pgbench writes',
-	'FieldSelectors', jsonb_build_array(
-		'{"Field": "eventCategory", "Equals": ["Data"]}'::jsonb,
-		'{"Field": "resources.type", "Equals": ["PG::Table"]}'::jsonb,
-		'{"Field": "readOnly", "Equals": ["false"]}'::jsonb,
-		jsonb_build_object('Field', 'resources.ARN', 'StartsWith',
-			jsonb_build_array(replace(trail.table_arn('pgbench_history'), 'pgbench_history', 'pgbench_')))))))
-});
+$node->safe_psql('postgres',
+	select_writes_sql('pgbench writes', 'pgbench_history', 'pgbench_'));
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT string_agg(table_id::text || ':' || row_images, ' ' ORDER BY table_id::text)

@@ -24,34 +24,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TrailTest;
 
-my $node = PostgreSQL::Test::Cluster->new('concurrency');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'trail'
-max_connections = 20
-log_statement = none
-});
-$node->start;
+my $node = trail_node('concurrency');
 
 $node->safe_psql(
 	'postgres', q{
-CREATE EXTENSION trail;
 CREATE SCHEMA cc;
 CREATE SEQUENCE cc.markers;
 CREATE TABLE cc.a (marker bigint PRIMARY KEY, step int NOT NULL, client int, note text);
 CREATE TABLE cc.b (marker bigint, step int NOT NULL, client int);
 CREATE TABLE cc.counter (id int PRIMARY KEY, n bigint NOT NULL, step int NOT NULL, last_marker bigint);
 INSERT INTO cc.counter VALUES (1, 0, 0, NULL);
-SELECT trail.update_event_data_store(jsonb_build_array(jsonb_build_object(
-	'Name', 'cc writes',
-	'FieldSelectors', jsonb_build_array(
-		'{"Field": "eventCategory", "Equals": ["Data"]}'::jsonb,
-		'{"Field": "resources.type", "Equals": ["PG::Table"]}'::jsonb,
-		'{"Field": "readOnly", "Equals": ["false"]}'::jsonb,
-		jsonb_build_object('Field', 'resources.ARN', 'StartsWith',
-			jsonb_build_array(replace(trail.table_arn('cc.a'), 'cc.a', 'cc.')))))));
+} . select_writes_sql('cc writes', 'cc.a', 'cc.') . q{
 SELECT trail.set_capture_options('cc.b', 'full');
 SELECT trail.set_capture_options('cc.counter', 'full');
 });
