@@ -244,6 +244,15 @@ SELECT left(request_parameters->>'statement', 38) AS statement, event_name,
   FROM trail.events
  WHERE event_category = 'Data' AND request_parameters->>'statement' ~ '^INSERT INTO (shop.measures_2025|elsewhere.measures_old) '
  GROUP BY 1, 2, 3 ORDER BY 1;
+-- TRUNCATE of the partitioned table is one event, its own; of a partition,
+-- the partition's.
+TRUNCATE shop.measures;
+INSERT INTO shop.measures_2024 VALUES (7, '2024-02-01', 70);
+TRUNCATE shop.measures_2024;
+SELECT request_parameters->>'statement' AS statement, request_parameters->>'tableName' AS "table"
+  FROM trail.events
+ WHERE event_category = 'Data' AND event_name = 'Truncate' AND request_parameters->>'statement' ~ 'measures'
+ ORDER BY event_id;
 
 --
 -- MERGE (one event per action it took) and INSERT ... ON CONFLICT DO UPDATE

@@ -78,6 +78,7 @@
 
 #include "batch.h"
 #include "capture_data.h"
+#include "capture_utility.h"
 #include "catalog.h"
 #include "context.h"
 #include "data_store.h"
@@ -896,6 +897,16 @@ trail_capture_change(PG_FUNCTION_ARGS)
 	{
 		event_name = "Truncate";
 		command_tag = "TRUNCATE";
+		/*
+		 * TRUNCATE of a partitioned table is one event, the named table's,
+		 * when that one is captured; not one more per partition.
+		 */
+		{
+			Oid			named = trail_truncating_ancestor_of(RelationGetRelid(td->tg_relation));
+
+			if (OidIsValid(named) && trail_data_store_selects_writes(named))
+				return PointerGetDatum(NULL);
+		}
 	}
 	if (!TRIGGER_FIRED_BY_TRUNCATE(tev))
 	{

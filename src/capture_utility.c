@@ -36,6 +36,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "commands/defrem.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -82,6 +83,7 @@ typedef struct CaptureFrame
 	MemoryContext cxt;			/* where resources are accumulated */
 	StringInfoData resources;	/* elements of the "resources" array */
 	List	   *arns;			/* ARNs already listed */
+	Node	   *parsetree;		/* the command */
 	Jsonb	   *caller;			/* a role switch: who switched (before it) */
 	char	   *caller_name;	/* and the session user then */
 } CaptureFrame;
@@ -1031,6 +1033,7 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	memset(&frame, 0, sizeof(frame));
 	frame.parent = current_frame;
+	frame.parsetree = parsetree;
 	/*
 	 * Subcommands (the sequence of a serial column, the index of a primary
 	 * key) are part of their parent's event, which lists their objects.
@@ -1205,4 +1208,25 @@ trail_capture_utility_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = trail_ProcessUtility;
+}
+
+Oid
+trail_truncating_ancestor_of(Oid relid)
+{
+	List	   *ancestors;
+	ListCell   *lc;
+
+	if (current_frame == NULL || !IsA(current_frame->parsetree, TruncateStmt) ||
+		!get_rel_relispartition(relid))
+		return InvalidOid;
+	ancestors = get_partition_ancestors(relid);
+	foreach(lc, ((TruncateStmt *) current_frame->parsetree)->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			named = RangeVarGetRelid(rv, NoLock, true);
+
+		if (OidIsValid(named) && named != relid && list_member_oid(ancestors, named))
+			return named;
+	}
+	return InvalidOid;
 }

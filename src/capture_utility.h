@@ -8,6 +8,12 @@
 #ifndef TRAIL_CAPTURE_UTILITY_H
 #define TRAIL_CAPTURE_UTILITY_H
 
+/*
+ * The partitioned table this partition belongs to that the TRUNCATE
+ * running now names, or InvalidOid.
+ */
+extern Oid	trail_truncating_ancestor_of(Oid relid);
+
 /* Called once from _PG_init: installs the ProcessUtility hook. */
 extern void trail_capture_utility_init(void);
 

@@ -94,28 +94,32 @@ trail_table_arn(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(trail_table_arn_of(relid)));
 }
 
-/*
- * trail._selects_table_writes(oid): does a data selector pick writes on the
- * table or on one of the partitioned tables it is a partition of?
- */
-Datum
-trail_selects_table_writes(PG_FUNCTION_ARGS)
+bool
+trail_data_store_selects_writes(Oid relid)
 {
-	Oid			relid = PG_GETARG_OID(0);
 	List	   *ancestors;
 	ListCell   *lc;
 
 	if (!trail_selects_any_data(false))
-		PG_RETURN_BOOL(false);
+		return false;
 	if (trail_selects_table(trail_table_arn_of(relid), false))
-		PG_RETURN_BOOL(true);
+		return true;
 	if (!get_rel_relispartition(relid))
-		PG_RETURN_BOOL(false);
+		return false;
 	ancestors = get_partition_ancestors(relid);
 	foreach(lc, ancestors)
 		if (trail_selects_table(trail_table_arn_of(lfirst_oid(lc)), false))
-			PG_RETURN_BOOL(true);
-	PG_RETURN_BOOL(false);
+			return true;
+	return false;
+}
+
+/*
+ * trail._selects_table_writes(oid): the same, for _reconcile_capture().
+ */
+Datum
+trail_selects_table_writes(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(trail_data_store_selects_writes(PG_GETARG_OID(0)));
 }
 
 /*

@@ -25,6 +25,12 @@ extern void trail_data_store_options(Oid relid, char **row_images,
 									 ArrayType **exclude_columns,
 									 ArrayType **redact_columns);
 
+/*
+ * Does a data selector pick writes on the table or on one of the
+ * partitioned tables it is a partition of (so that it has capture triggers)?
+ */
+extern bool trail_data_store_selects_writes(Oid relid);
+
 /* Is a name in a text[] of names (NULL: none)? */
 extern bool trail_array_has_name(ArrayType *names, const char *name);
 
