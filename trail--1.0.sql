@@ -233,9 +233,11 @@ CREATE FUNCTION trail._reconcile_capture(p_table oid DEFAULT NULL, p_schema oid 
 	AS $fn$
 DECLARE
 	r record;
-	ops constant text[] := ARRAY['insert', 'update', 'delete'];
-	refs constant text[] := ARRAY['NEW TABLE AS trail_new', 'OLD TABLE AS trail_old NEW TABLE AS trail_new',
-	                              'OLD TABLE AS trail_old'];
+	-- the four triggers: their event and what they see of the statement's rows
+	ops constant text[] := ARRAY['insert', 'update', 'delete', 'truncate'];
+	refs constant text[] := ARRAY['REFERENCING NEW TABLE AS trail_new',
+	                              'REFERENCING OLD TABLE AS trail_old NEW TABLE AS trail_new',
+	                              'REFERENCING OLD TABLE AS trail_old', ''];
 	i int;
 BEGIN
 	FOR r IN
@@ -252,22 +254,17 @@ BEGIN
 		        OR c.oid IN (SELECT relid FROM pg_partition_tree(p_table)))
 		   AND (p_schema IS NULL OR c.relnamespace = p_schema)
 	LOOP
-		IF r.wanted AND NOT r.present THEN
-			FOR i IN 1 .. 3 LOOP
-				EXECUTE format('CREATE TRIGGER trail_capture_%s AFTER %s ON %s REFERENCING %s'
+		CONTINUE WHEN r.wanted = r.present;
+		FOR i IN 1 .. 4 LOOP
+			IF r.wanted THEN
+				EXECUTE format('CREATE TRIGGER trail_capture_%s AFTER %s ON %s %s'
 				               ' FOR EACH STATEMENT EXECUTE FUNCTION trail.capture_change()',
 				               ops[i], upper(ops[i]), r.tbl, refs[i]);
 				EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER trail_capture_%s', r.tbl, ops[i]);
-			END LOOP;
-			EXECUTE format('CREATE TRIGGER trail_capture_truncate AFTER TRUNCATE ON %s'
-			               ' FOR EACH STATEMENT EXECUTE FUNCTION trail.capture_change()', r.tbl);
-			EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER trail_capture_truncate', r.tbl);
-		ELSIF r.present AND NOT r.wanted THEN
-			FOREACH i IN ARRAY ARRAY[1, 2, 3] LOOP
+			ELSE
 				EXECUTE format('DROP TRIGGER trail_capture_%s ON %s', ops[i], r.tbl);
-			END LOOP;
-			EXECUTE format('DROP TRIGGER trail_capture_truncate ON %s', r.tbl);
-		END IF;
+			END IF;
+		END LOOP;
 	END LOOP;
 
 	-- options of tables that are gone

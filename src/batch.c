@@ -46,6 +46,7 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -61,6 +62,13 @@
 
 /* rows per multi-insert call, like COPY's buffers */
 #define INSERT_CHUNK 1000
+
+/* The tables data events go to */
+typedef enum TrailTable
+{
+	TRAIL_EVENTS,				/* trail.events: statement events */
+	TRAIL_EVENT_ROWS			/* trail.event_rows: row events */
+} TrailTable;
 
 static const char *const table_names[] = {
 	[TRAIL_EVENTS] = "events",
@@ -92,6 +100,32 @@ static TupleDesc descs[lengthof(table_names)];
 static Oid	desc_relids[lengthof(table_names)];
 static Oid	desc_extension = InvalidOid;
 static AttrNumber event_attnums[TRAIL_EVENT_NCOLUMNS];
+
+/* trail.event_rows' columns, and where they are in its row type */
+typedef enum RowColumn
+{
+	ROW_EVENT_TIME,
+	ROW_EVENT_ID,
+	ROW_STATEMENT_EVENT_ID,
+	ROW_ROW_NUMBER,
+	ROW_PARTITION_NAME,
+	ROW_ROW_KEY,
+	ROW_OLD_IMAGE,
+	ROW_NEW_IMAGE,
+	ROW_NCOLUMNS
+} RowColumn;
+
+static const char *const row_columns[ROW_NCOLUMNS] = {
+	[ROW_EVENT_TIME] = "event_time",
+	[ROW_EVENT_ID] = "event_id",
+	[ROW_STATEMENT_EVENT_ID] = "statement_event_id",
+	[ROW_ROW_NUMBER] = "row_number",
+	[ROW_PARTITION_NAME] = "partition_name",
+	[ROW_ROW_KEY] = "row_key",
+	[ROW_OLD_IMAGE] = "old_image",
+	[ROW_NEW_IMAGE] = "new_image"
+};
+static AttrNumber row_attnums[ROW_NCOLUMNS];
 
 /*
  * Relcache callback: forget a parent's row type when it changes.
@@ -161,20 +195,11 @@ table_desc(TrailTable table)
 	for (c = 0; c < TRAIL_EVENT_NCOLUMNS; c++)
 		event_attnums[c] = find_attnum(descs[TRAIL_EVENTS], TRAIL_EVENTS,
 									   trail_event_columns[c]);
+	for (c = 0; c < ROW_NCOLUMNS; c++)
+		row_attnums[c] = find_attnum(descs[TRAIL_EVENT_ROWS], TRAIL_EVENT_ROWS,
+									 row_columns[c]);
 	desc_extension = cat->extension_oid;
 	return descs[table];
-}
-
-AttrNumber
-trail_batch_attnum(TrailTable table, const char *column)
-{
-	return find_attnum(table_desc(table), table, column);
-}
-
-int
-trail_batch_natts(TrailTable table)
-{
-	return table_desc(table)->natts;
 }
 
 /*
@@ -424,9 +449,11 @@ write_queue(bool all, SubTransactionId subid)
 	}
 }
 
-void
-trail_batch_queue(TrailTable table, TimestampTz event_time,
-				  Datum *values, bool *nulls)
+/*
+ * Queue one row (values and nulls for every attribute) for one table.
+ */
+static void
+queue_row(TrailTable table, TimestampTz event_time, Datum *values, bool *nulls)
 {
 	MemoryContext oldcxt;
 	QueuedRow  *row;
@@ -463,26 +490,65 @@ trail_batch_queue(TrailTable table, TimestampTz event_time,
 	}
 }
 
+/*
+ * Queue one row of a table from the values of some of its columns, given
+ * in the order of attnums; the other columns are NULL.
+ */
+static void
+queue_columns(TrailTable table, TimestampTz event_time, int ncolumns,
+			  const AttrNumber *attnums, const Datum *values, const bool *nulls)
+{
+	int			natts = table_desc(table)->natts;
+	Datum	   *row_values = palloc(sizeof(Datum) * natts);
+	bool	   *row_nulls = palloc(sizeof(bool) * natts);
+	int			i;
+
+	memset(row_nulls, true, sizeof(bool) * natts);
+	for (i = 0; i < ncolumns; i++)
+	{
+		row_values[attnums[i] - 1] = values[i];
+		row_nulls[attnums[i] - 1] = nulls[i];
+	}
+	queue_row(table, event_time, row_values, row_nulls);
+	pfree(row_values);
+	pfree(row_nulls);
+}
+
 void
 trail_batch_queue_event(const TrailEvent *ev)
 {
-	int			natts = trail_batch_natts(TRAIL_EVENTS);
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
-	Datum		ev_values[TRAIL_EVENT_NCOLUMNS];
-	bool		ev_nulls[TRAIL_EVENT_NCOLUMNS];
-	int			i;
+	Datum		values[TRAIL_EVENT_NCOLUMNS];
+	bool		nulls[TRAIL_EVENT_NCOLUMNS];
 
-	memset(nulls, true, sizeof(bool) * natts);
-	trail_event_datums(ev, ev_values, ev_nulls);
-	for (i = 0; i < TRAIL_EVENT_NCOLUMNS; i++)
-	{
-		values[event_attnums[i] - 1] = ev_values[i];
-		nulls[event_attnums[i] - 1] = ev_nulls[i];
-	}
-	trail_batch_queue(TRAIL_EVENTS, ev->event_time, values, nulls);
-	pfree(values);
-	pfree(nulls);
+	(void) table_desc(TRAIL_EVENTS);	/* event_attnums are current */
+	trail_event_datums(ev, values, nulls);
+	queue_columns(TRAIL_EVENTS, ev->event_time, TRAIL_EVENT_NCOLUMNS,
+				  event_attnums, values, nulls);
+}
+
+void
+trail_batch_queue_row_event(const TrailRowEvent *row)
+{
+	Datum		values[ROW_NCOLUMNS];
+	bool		nulls[ROW_NCOLUMNS];
+
+	(void) table_desc(TRAIL_EVENT_ROWS);	/* row_attnums are current */
+	values[ROW_EVENT_TIME] = TimestampTzGetDatum(row->event_time);
+	values[ROW_EVENT_ID] = UUIDPGetDatum(&row->event_id);
+	values[ROW_STATEMENT_EVENT_ID] = UUIDPGetDatum(row->statement_event_id);
+	values[ROW_ROW_NUMBER] = Int32GetDatum(row->row_number);
+	values[ROW_PARTITION_NAME] = row->partition_name ?
+		CStringGetTextDatum(row->partition_name) : (Datum) 0;
+	values[ROW_ROW_KEY] = PointerGetDatum(row->row_key);
+	values[ROW_OLD_IMAGE] = PointerGetDatum(row->old_image);
+	values[ROW_NEW_IMAGE] = PointerGetDatum(row->new_image);
+	memset(nulls, false, sizeof(nulls));
+	nulls[ROW_PARTITION_NAME] = (row->partition_name == NULL);
+	nulls[ROW_ROW_KEY] = (row->row_key == NULL);
+	nulls[ROW_OLD_IMAGE] = (row->old_image == NULL);
+	nulls[ROW_NEW_IMAGE] = (row->new_image == NULL);
+	queue_columns(TRAIL_EVENT_ROWS, row->event_time, ROW_NCOLUMNS,
+				  row_attnums, values, nulls);
 }
 
 /*

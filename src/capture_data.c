@@ -144,7 +144,8 @@ typedef struct CapturedTable
 	int			ncolumns;
 	ImageColumn *columns;
 	Jsonb	   *resources;
-	const char *statement_key;	/* "statement" or NULL */
+	TupleTableSlot *old_slot;	/* for reading its transition tables */
+	TupleTableSlot *new_slot;
 } CapturedTable;
 
 static HTAB *captured_tables = NULL;
@@ -236,7 +237,11 @@ build_captured_table(CapturedTable *t, Relation rel)
 	int			i;
 
 	if (t->cxt != NULL)
+	{
+		ExecDropSingleTupleTableSlot(t->old_slot);
+		ExecDropSingleTupleTableSlot(t->new_slot);
 		MemoryContextDelete(t->cxt);
+	}
 	t->cxt = AllocSetContextCreate(CacheMemoryContext, "trail captured table",
 								   ALLOCSET_SMALL_SIZES);
 	t->generation = trail_selectors_generation();
@@ -317,6 +322,10 @@ build_captured_table(CapturedTable *t, Relation rel)
 		t->hide_statement |= col->redacted;
 		col->key = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pkey);
 	}
+	/* slots of its own row type: the relcache's may be rebuilt under it */
+	desc = CreateTupleDescCopy(desc);
+	t->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	t->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	MemoryContextSwitchTo(oldcxt);
 	t->valid = true;
 }
@@ -592,9 +601,9 @@ typedef enum ImagePart
 } ImagePart;
 
 /*
- * One image of a row, as a json datum: the columns of part, in table order.
+ * One image of a row, as JSON text: the columns of part, in table order.
  */
-static Datum
+static text *
 image(CapturedTable *t, TupleTableSlot *slot, TupleTableSlot *other,
 	  ImagePart part, StringInfo buf)
 {
@@ -622,7 +631,7 @@ image(CapturedTable *t, TupleTableSlot *slot, TupleTableSlot *other,
 		append_value(buf, col, slot->tts_values[a], slot->tts_isnull[a]);
 	}
 	appendStringInfoChar(buf, '}');
-	return PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
+	return cstring_to_text_with_len(buf->data, buf->len);
 }
 
 /*
@@ -734,40 +743,35 @@ static void
 write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 				 Tuplestorestate *old_rows, Tuplestorestate *new_rows)
 {
-	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	static MemoryContext row_cxt = NULL;
+	TupleTableSlot *old_slot = t->old_slot;
+	TupleTableSlot *new_slot = t->new_slot;
 	bool		update = (old_rows != NULL && new_rows != NULL);
-	int			natts = trail_batch_natts(TRAIL_EVENT_ROWS);
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
-	AttrNumber	a_time = trail_batch_attnum(TRAIL_EVENT_ROWS, "event_time");
-	AttrNumber	a_id = trail_batch_attnum(TRAIL_EVENT_ROWS, "event_id");
-	AttrNumber	a_stmt = trail_batch_attnum(TRAIL_EVENT_ROWS, "statement_event_id");
-	AttrNumber	a_number = trail_batch_attnum(TRAIL_EVENT_ROWS, "row_number");
-	AttrNumber	a_partition = trail_batch_attnum(TRAIL_EVENT_ROWS, "partition_name");
-	PartitionFinder *finder = NULL;
-	AttrNumber	a_key = trail_batch_attnum(TRAIL_EVENT_ROWS, "row_key");
-	AttrNumber	a_old = trail_batch_attnum(TRAIL_EVENT_ROWS, "old_image");
-	AttrNumber	a_new = trail_batch_attnum(TRAIL_EVENT_ROWS, "new_image");
-	StringInfoData buf;
-	pg_uuid_t	id;
-	int32		row_number = 0;
 
-	if (old_rows != NULL)
-		tuplestore_rescan(old_rows);
-	if (new_rows != NULL)
-		tuplestore_rescan(new_rows);
-	initStringInfo(&buf);
-	if (td->tg_relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
-		finder = partition_finder_begin(td->tg_relation);
+	/* without a key, the whole old row is what identifies it */
+	ImagePart	old_part = update && t->has_key &&
+		t->row_images == ROW_IMAGES_CHANGED ? IMAGE_CHANGED : IMAGE_ALL;
+	ImagePart	new_part = update &&
+		t->row_images == ROW_IMAGES_CHANGED ? IMAGE_CHANGED : IMAGE_ALL;
+	PartitionFinder *finder = NULL;
+	TrailRowEvent row;
+	StringInfoData buf;
 
 	/* one row's allocations, reset after each; kept for the session */
 	if (row_cxt == NULL)
 		row_cxt = AllocSetContextCreate(TopMemoryContext, "trail row event",
 										ALLOCSET_DEFAULT_SIZES);
+	if (td->tg_relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		finder = partition_finder_begin(td->tg_relation);
+	if (old_rows != NULL)
+		tuplestore_rescan(old_rows);
+	if (new_rows != NULL)
+		tuplestore_rescan(new_rows);
+	initStringInfo(&buf);
 
+	memset(&row, 0, sizeof(row));
+	row.event_time = stmt->event_time;
+	row.statement_event_id = &stmt->event_id;
 	for (;;)
 	{
 		MemoryContext oldcxt;
@@ -784,67 +788,27 @@ write_row_events(CapturedTable *t, const TrailEvent *stmt, TriggerData *td,
 		if (have_new)
 			slot_getallattrs(new_slot);
 
-		memset(nulls, true, sizeof(bool) * natts);
-		trail_uuid_v7(&id, stmt->event_time);
-		values[a_time - 1] = TimestampTzGetDatum(stmt->event_time);
-		nulls[a_time - 1] = false;
-		values[a_id - 1] = UUIDPGetDatum(&id);
-		nulls[a_id - 1] = false;
-		values[a_stmt - 1] = UUIDPGetDatum(&stmt->event_id);
-		nulls[a_stmt - 1] = false;
-		values[a_number - 1] = Int32GetDatum(++row_number);
-		nulls[a_number - 1] = false;
-		if (finder != NULL)
-		{
-			/* where the row is now, or was, for a delete */
-			const char *leaf = partition_finder_find(finder,
-													 have_new ? new_slot : old_slot);
-
-			if (leaf != NULL)
-			{
-				values[a_partition - 1] = CStringGetTextDatum(leaf);
-				nulls[a_partition - 1] = false;
-			}
-		}
-
-		if (t->has_key)
-		{
-			values[a_key - 1] = image(t, have_old ? old_slot : new_slot, NULL,
-									  IMAGE_KEY, &buf);
-			nulls[a_key - 1] = false;
-		}
-		if (have_old)
-		{
-			/* without a key, the whole old row is what identifies it */
-			bool		changed_only = update && t->has_key &&
-				t->row_images == ROW_IMAGES_CHANGED;
-
-			values[a_old - 1] = image(t, old_slot, new_slot,
-									  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
-			nulls[a_old - 1] = false;
-		}
-		if (have_new)
-		{
-			bool		changed_only = update &&
-				t->row_images == ROW_IMAGES_CHANGED;
-
-			values[a_new - 1] = image(t, new_slot, old_slot,
-									  changed_only ? IMAGE_CHANGED : IMAGE_ALL, &buf);
-			nulls[a_new - 1] = false;
-		}
+		trail_uuid_v7(&row.event_id, stmt->event_time);
+		row.row_number++;
+		/* where the row is now, or was, for a delete */
+		row.partition_name = finder == NULL ? NULL :
+			partition_finder_find(finder, have_new ? new_slot : old_slot);
+		row.row_key = t->has_key ?
+			image(t, have_old ? old_slot : new_slot, NULL, IMAGE_KEY, &buf) : NULL;
+		row.old_image = have_old ? image(t, old_slot, new_slot, old_part, &buf) : NULL;
+		row.new_image = have_new ? image(t, new_slot, old_slot, new_part, &buf) : NULL;
 		MemoryContextSwitchTo(oldcxt);
-		trail_batch_queue(TRAIL_EVENT_ROWS, stmt->event_time, values, nulls);
+
+		trail_batch_queue_row_event(&row);
 		MemoryContextReset(row_cxt);
 		CHECK_FOR_INTERRUPTS();
 	}
 
 	if (finder != NULL)
 		partition_finder_end(finder);
-	ExecDropSingleTupleTableSlot(old_slot);
-	ExecDropSingleTupleTableSlot(new_slot);
+	ExecClearTuple(old_slot);
+	ExecClearTuple(new_slot);
 	pfree(buf.data);
-	pfree(values);
-	pfree(nulls);
 }
 
 /*
@@ -895,18 +859,16 @@ trail_capture_change(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		event_name = "Truncate";
-		command_tag = "TRUNCATE";
+		Oid			named = trail_truncating_ancestor_of(RelationGetRelid(td->tg_relation));
+
 		/*
 		 * TRUNCATE of a partitioned table is one event, the named table's,
 		 * when that one is captured; not one more per partition.
 		 */
-		{
-			Oid			named = trail_truncating_ancestor_of(RelationGetRelid(td->tg_relation));
-
-			if (OidIsValid(named) && trail_data_store_selects_writes(named))
-				return PointerGetDatum(NULL);
-		}
+		if (OidIsValid(named) && trail_data_store_selects_writes(named))
+			return PointerGetDatum(NULL);
+		event_name = "Truncate";
+		command_tag = "TRUNCATE";
 	}
 	if (!TRIGGER_FIRED_BY_TRUNCATE(tev))
 	{

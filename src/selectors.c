@@ -623,6 +623,13 @@ trail_selects_event(const SelectorEvent *ev)
 }
 
 bool
+trail_selects_all_management(void)
+{
+	load_selectors();
+	return !any_management;
+}
+
+bool
 trail_selects_any_data(bool read_only)
 {
 	int			i;

@@ -35,6 +35,12 @@ extern void trail_selectors_validate(Jsonb *selectors);
 /* Does the event data store record this event? */
 extern bool trail_selects_event(const SelectorEvent *ev);
 
+/*
+ * Are all management events recorded (no selector is for them)?  The common
+ * case, answered without looking at the event.
+ */
+extern bool trail_selects_all_management(void);
+
 /* Does any data selector of the store pick reads (or writes) at all? */
 extern bool trail_selects_any_data(bool read_only);
 

@@ -214,6 +214,9 @@ selected(const TrailEvent *ev)
 
 	if (ev->event_source != NULL && strcmp(ev->event_source, TRAIL_SERVICE_NAME) == 0)
 		return true;
+	/* without management selectors, nothing below is needed */
+	if (ev->management_event && trail_selects_all_management())
+		return true;
 	if (ev->user_identity != NULL &&
 		string_member(&ev->user_identity->root, "invokedBy") != NULL)
 		return true;
