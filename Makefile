@@ -46,3 +46,35 @@ test:
 
 bench:
 	@bash bench/lookup.sh
+
+# trail-validate: the offline validator
+# A standalone command for auditors (tools/trail_validate.c) on the same
+# checking code as the extension (src/log_validation.c), built without any
+# PostgreSQL header; its copy of log_validation.o lives in tools/ so that it
+# does not clash with the PGXS object src/log_validation.o.
+VALIDATE_CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Werror -I src
+VALIDATE_OBJS = tools/trail_validate.o tools/log_validation.o
+
+all: trail-validate
+
+trail-validate: $(VALIDATE_OBJS)
+	$(CC) $(VALIDATE_CFLAGS) -o $@ $(VALIDATE_OBJS) -lcrypto -lz
+
+tools/trail_validate.o: tools/trail_validate.c src/log_validation.h
+	$(CC) $(VALIDATE_CFLAGS) -c -o $@ tools/trail_validate.c
+
+tools/log_validation.o: src/log_validation.c src/log_validation.h
+	$(CC) $(VALIDATE_CFLAGS) -c -o $@ src/log_validation.c
+
+.PHONY: install-validate
+install: install-validate
+
+install-validate: trail-validate
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) trail-validate '$(DESTDIR)$(bindir)/trail-validate'
+
+.PHONY: clean-validate
+clean: clean-validate
+
+clean-validate:
+	rm -f trail-validate $(VALIDATE_OBJS)

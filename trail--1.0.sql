@@ -12,7 +12,12 @@ SELECT trail._require_preload();
 ------------------------------------------------------------------------------
 -- The event store: one row per CloudTrail record, partitioned by UTC day.
 ------------------------------------------------------------------------------
+-- Commit sequence numbers: one per transaction that writes events, taken
+-- when it first writes them.  Trails deliver in this order (commit_order.c).
+CREATE SEQUENCE trail.commit_seq;
+
 CREATE TABLE trail.events (
+	commit_seq            int8        NOT NULL,	-- first: written in place at commit
 	event_time            timestamptz NOT NULL,
 	event_id              uuid        NOT NULL,
 	event_version         text        NOT NULL,
@@ -48,6 +53,11 @@ COMMENT ON TABLE trail.events IS
 
 -- Events whose day has no partition yet land here; maintenance moves them out.
 CREATE TABLE trail.events_default PARTITION OF trail.events DEFAULT;
+
+-- Trails find what they have not yet delivered by commit_seq.  Rows are
+-- appended in nearly commit order, so a BRIN index finds the few new blocks
+-- at almost no cost to writers.
+CREATE INDEX events_commit_seq_idx ON trail.events USING brin (commit_seq);
 
 -- event_id is time-ordered (UUIDv7), so (event_id, event_time) is unique
 -- across partitions as well as within them.  Like the lookup indexes below it
@@ -129,6 +139,7 @@ ALTER EVENT TRIGGER trail_sql_drop ENABLE ALWAYS;
 -- kinds as complete CloudTrail rows.
 ------------------------------------------------------------------------------
 CREATE TABLE trail.event_rows (
+	commit_seq          int8        NOT NULL,	-- its statement's
 	event_time          timestamptz NOT NULL,	-- its statement's
 	event_id            uuid        NOT NULL,	-- the row event's own id
 	statement_event_id  uuid        NOT NULL,	-- its statement's row in trail.events
@@ -145,6 +156,7 @@ COMMENT ON TABLE trail.event_rows IS
 	'Row data events, one per changed row, partitioned by UTC day like trail.events; append-only';
 
 CREATE TABLE trail.event_rows_default PARTITION OF trail.event_rows DEFAULT;
+CREATE INDEX event_rows_commit_seq_idx ON trail.event_rows USING brin (commit_seq);
 
 -- What the event store records (CloudTrail's UpdateEventDataStore): no row
 -- means the defaults, management events only and trail.retention_period.
@@ -332,12 +344,17 @@ COMMENT ON VIEW trail.event_history IS
 -- Every data event as a complete trail.events row: statement events, and the
 -- row events of statements captured with row images, each joined to its
 -- statement's row for what they share.
-CREATE VIEW trail.data_events AS
+-- What trails deliver: every event as a complete trail.events row, row events
+-- included (each joined to its statement's row for what they share), and the
+-- statement rows that merely head row events left out.  The join repeats
+-- commit_seq, which both sides share, so that a range on it reaches both
+-- BRIN indexes.
+CREATE VIEW trail.delivery_source AS
 	SELECT e.*
 	  FROM trail.events e
-	 WHERE e.event_category = 'Data' AND NOT (e.additional_event_data ? 'rowImages')
+	 WHERE NOT (e.event_category = 'Data' AND e.additional_event_data ? 'rowImages')
 	UNION ALL
-	SELECT r.event_time, r.event_id, e.event_version, e.event_category, e.event_type,
+	SELECT r.commit_seq, r.event_time, r.event_id, e.event_version, e.event_category, e.event_type,
 	       e.event_source, e.event_name, e.read_only, e.management_event, e.region,
 	       e.recipient_account_id, e.user_identity, e.user_name, e.access_key_id,
 	       e.source_ip_address, e.user_agent, e.request_id, e.transaction_id,
@@ -357,7 +374,15 @@ CREATE VIEW trail.data_events AS
 	       e.insight_details, e.is_global
 	  FROM trail.event_rows r
 	  JOIN trail.events e ON e.event_time = r.event_time AND e.event_id = r.statement_event_id
+	                     AND e.commit_seq = r.commit_seq
 	 WHERE e.event_category = 'Data';
+
+COMMENT ON VIEW trail.delivery_source IS
+	'Every event as trails deliver it: row events as complete rows, in place of their statement rows';
+
+-- Data events as complete rows: statement events and row events.
+CREATE VIEW trail.data_events AS
+	SELECT d.* FROM trail.delivery_source d WHERE d.event_category = 'Data';
 
 COMMENT ON VIEW trail.data_events IS
 	'Data events as complete rows: statement events and row events';
@@ -595,6 +620,235 @@ COMMENT ON FUNCTION trail.lookup_events(text, text, timestamptz, timestamptz, in
 	'CloudTrail LookupEvents: management (or insight) events, newest first, 50 per page at most';
 
 ------------------------------------------------------------------------------
+-- Trails (spec sections b, c, g): CloudTrail's unit of delivery.  A trail
+-- selects events and a background worker writes them as log files into a
+-- bucket (a directory under trail.log_directory), with signed, chained
+-- digest files when log file validation is on (delivery.c).
+------------------------------------------------------------------------------
+CREATE TABLE trail.trails (
+	name                          text        PRIMARY KEY,
+	s3_bucket_name                text        NOT NULL,
+	s3_key_prefix                 text,
+	include_global_service_events boolean     NOT NULL,
+	is_multi_region_trail         boolean     NOT NULL,
+	enable_log_file_validation    boolean     NOT NULL,
+	sns_topic_name                text,
+	advanced_event_selectors      jsonb,
+	home_region                   text        NOT NULL,
+	created_time                  timestamptz NOT NULL,
+	is_logging                    boolean     NOT NULL,
+	start_logging_time            timestamptz,
+	stop_logging_time             timestamptz,
+	-- stopped: delivery goes on up to the StopLogging call's own events
+	stop_seq                      int8
+);
+SELECT pg_catalog.pg_extension_config_dump('trail.trails', '');
+
+COMMENT ON TABLE trail.trails IS
+	'Trails and their settings (CreateTrail, UpdateTrail, PutEventSelectors)';
+
+-- Where each trail's delivery stands, per region: the position of the last
+-- delivered event (commit_seq, event_id), the digest chain, and the status
+-- GetTrailStatus reports.
+CREATE TABLE trail.trail_state (
+	trail_name                   text        NOT NULL REFERENCES trail.trails ON DELETE CASCADE,
+	region                       text        NOT NULL,
+	after_seq                    int8        NOT NULL,
+	after_event_id               uuid        NOT NULL,
+	digest_start_time            timestamptz,	-- NULL: no digest period open
+	previous_digest_bucket       text,
+	previous_digest_object       text,
+	previous_digest_hash         text,
+	previous_digest_signature    text,
+	latest_delivery_time         timestamptz,
+	latest_delivery_attempt_time timestamptz,
+	latest_delivery_error        text,
+	latest_notification_time     timestamptz,
+	latest_digest_delivery_time  timestamptz,
+	latest_digest_delivery_error text,
+	PRIMARY KEY (trail_name, region)
+);
+
+-- Every file a trail wrote.  A file is recorded (state 'written') in the
+-- transaction that moves the cursor past its events, after its temporary
+-- copy is on disk; it becomes 'delivered' once renamed into place.  A crash
+-- in between is finished by the next pass, so every event is delivered once.
+CREATE TABLE trail.delivered_files (
+	s3_bucket         text        NOT NULL,
+	s3_object         text        NOT NULL,
+	trail_name        text        NOT NULL,
+	region            text        NOT NULL,
+	file_type         text        NOT NULL CHECK (file_type IN ('log', 'digest')),
+	state             text        NOT NULL CHECK (state IN ('written', 'delivered')),
+	written_time      timestamptz NOT NULL,
+	delivered_time    timestamptz,
+	record_count      int4,
+	-- log files: the events they hold, (from_seq, from_event_id) excluded
+	-- up to (to_seq, to_event_id) included, to write a lost copy again
+	from_seq          int8,
+	from_event_id     uuid,
+	to_seq            int8,
+	to_event_id       uuid,
+	hash_value        text        NOT NULL,	-- SHA-256 of the uncompressed bytes
+	oldest_event_time timestamptz,
+	newest_event_time timestamptz,
+	digest_object     text,		-- log files: the digest that lists them
+	signature         text,		-- digests: hex SHA256withRSA signature
+	content           text,		-- digests: their exact uncompressed bytes
+	PRIMARY KEY (s3_bucket, s3_object)
+);
+CREATE INDEX delivered_files_trail_idx ON trail.delivered_files (trail_name, region, file_type, written_time);
+
+COMMENT ON TABLE trail.delivered_files IS
+	'Log and digest files delivered by trails, with their hashes';
+
+CREATE FUNCTION trail.create_trail(
+	name                          text,
+	s3_bucket_name                text,
+	s3_key_prefix                 text    DEFAULT NULL,
+	include_global_service_events boolean DEFAULT true,
+	is_multi_region_trail         boolean DEFAULT false,
+	enable_log_file_validation    boolean DEFAULT true,
+	sns_topic_name                text    DEFAULT NULL,
+	enable_logging                boolean DEFAULT true)
+RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_create_trail';
+
+CREATE FUNCTION trail.update_trail(
+	name                          text,
+	s3_bucket_name                text    DEFAULT NULL,
+	s3_key_prefix                 text    DEFAULT NULL,
+	include_global_service_events boolean DEFAULT NULL,
+	is_multi_region_trail         boolean DEFAULT NULL,
+	enable_log_file_validation    boolean DEFAULT NULL,
+	sns_topic_name                text    DEFAULT NULL,
+	enable_logging                boolean DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_update_trail';
+
+CREATE FUNCTION trail.delete_trail(name text) RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_delete_trail';
+
+CREATE FUNCTION trail.start_logging(name text) RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_start_logging';
+
+CREATE FUNCTION trail.stop_logging(name text) RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_stop_logging';
+
+CREATE FUNCTION trail.put_event_selectors(trail_name text, advanced_event_selectors jsonb)
+RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_put_event_selectors';
+
+CREATE FUNCTION trail.trail_arn(name text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'arn:postgresql:trail:' || t.home_region || ':'
+	       || (SELECT system_identifier::text FROM pg_catalog.pg_control_system())
+	       || ':trail/' || t.name
+	  FROM trail.trails t WHERE t.name = $1
+$$;
+
+CREATE FUNCTION trail._require_trail(p_name text) RETURNS trail.trails
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t trail.trails;
+BEGIN
+	SELECT * INTO t FROM trail.trails WHERE name = p_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'TrailNotFoundException: unknown trail: %', coalesce(p_name, 'NULL')
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN t;
+END
+$$;
+
+CREATE FUNCTION trail.get_event_selectors(trail_name text) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_build_object('TrailARN', trail.trail_arn(t.name),
+	                          'AdvancedEventSelectors',
+	                          coalesce(t.advanced_event_selectors,
+	                                   '[{"Name": "Management events selector", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]'))
+	  FROM trail._require_trail($1) t
+$$;
+
+CREATE FUNCTION trail.describe_trails()
+RETURNS TABLE (name text, s3_bucket_name text, s3_key_prefix text,
+               include_global_service_events boolean, is_multi_region_trail boolean,
+               home_region text, trail_arn text, log_file_validation_enabled boolean,
+               sns_topic_name text, has_custom_event_selectors boolean,
+               has_insight_selectors boolean, is_organization_trail boolean,
+               is_logging boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.name, t.s3_bucket_name, t.s3_key_prefix, t.include_global_service_events,
+	       t.is_multi_region_trail, t.home_region, trail.trail_arn(t.name),
+	       t.enable_log_file_validation, t.sns_topic_name,
+	       t.advanced_event_selectors IS NOT NULL, false, false, t.is_logging
+	  FROM trail.trails t
+	 ORDER BY t.name
+$$;
+
+-- CloudTrail's GetTrailStatus: timestamps as epoch seconds, as on the wire;
+-- members without a value are left out.
+CREATE FUNCTION trail.get_trail_status(name text) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH t AS (SELECT * FROM trail._require_trail($1)),
+	s AS (SELECT max(st.latest_delivery_time) AS delivery,
+	             max(st.latest_delivery_attempt_time) AS attempt,
+	             (array_agg(st.latest_delivery_error) FILTER (WHERE st.latest_delivery_error IS NOT NULL))[1] AS delivery_error,
+	             max(st.latest_notification_time) AS notification,
+	             max(st.latest_digest_delivery_time) AS digest,
+	             (array_agg(st.latest_digest_delivery_error) FILTER (WHERE st.latest_digest_delivery_error IS NOT NULL))[1] AS digest_error
+	        FROM trail.trail_state st, t WHERE st.trail_name = t.name)
+	SELECT jsonb_strip_nulls(jsonb_build_object(
+	       'IsLogging', t.is_logging,
+	       'LatestDeliveryTime', extract(epoch FROM s.delivery),
+	       'LatestDeliveryError', s.delivery_error,
+	       'LatestNotificationTime', extract(epoch FROM s.notification),
+	       'LatestDigestDeliveryTime', extract(epoch FROM s.digest),
+	       'LatestDigestDeliveryError', s.digest_error,
+	       'StartLoggingTime', extract(epoch FROM t.start_logging_time),
+	       'StopLoggingTime', extract(epoch FROM t.stop_logging_time),
+	       'LatestDeliveryAttemptTime', to_char(s.attempt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	       'LatestDeliveryAttemptSucceeded', to_char(s.delivery AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	       'TimeLoggingStarted', to_char(t.start_logging_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	       'TimeLoggingStopped', coalesce(to_char(t.stop_logging_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')))
+	  FROM t, s
+$$;
+
+-- The keys that sign digests (CloudTrail's ListPublicKeys): DER PKCS#1
+-- public keys, their validity and fingerprints.  The private keys stay in
+-- the data directory (keys.c).
+CREATE FUNCTION trail.list_public_keys(start_time timestamptz DEFAULT NULL,
+                                       end_time timestamptz DEFAULT NULL)
+RETURNS TABLE (value bytea, validity_start_time timestamptz,
+               validity_end_time timestamptz, fingerprint text)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_list_public_keys';
+
+CREATE FUNCTION trail.rotate_public_key() RETURNS text
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'trail_rotate_public_key';
+
+COMMENT ON FUNCTION trail.rotate_public_key() IS
+	'Start signing digests with a new key; returns its fingerprint (superuser only)';
+
+
+------------------------------------------------------------------------------
 -- Privileges: nobody but superusers reads events unless granted; the
 -- trail_reader role carries exactly the grants an auditor needs.
 ------------------------------------------------------------------------------
@@ -605,6 +859,14 @@ DO $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'trail_reader') THEN
 		CREATE ROLE trail_reader NOLOGIN;
+	END IF;
+END
+$$;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'trail_admin') THEN
+		CREATE ROLE trail_admin NOLOGIN;
 	END IF;
 END
 $$;
@@ -621,4 +883,26 @@ GRANT EXECUTE ON FUNCTION
 	trail.table_arn(regclass),
 	trail.get_event_data_store(),
 	trail.retention_start(timestamptz)
+	TO trail_reader;
+
+-- trail_admin manages trails (and may read their settings and status); the
+-- functions run trail's own SQL as the extension's owner.
+GRANT trail_reader TO trail_admin;
+GRANT EXECUTE ON FUNCTION
+	trail.create_trail(text, text, text, boolean, boolean, boolean, text, boolean),
+	trail.update_trail(text, text, text, boolean, boolean, boolean, text, boolean),
+	trail.delete_trail(text),
+	trail.start_logging(text),
+	trail.stop_logging(text),
+	trail.put_event_selectors(text, jsonb)
+	TO trail_admin;
+GRANT SELECT ON trail.trails, trail.trail_state, trail.delivered_files, trail.delivery_source
+	TO trail_reader;
+GRANT EXECUTE ON FUNCTION
+	trail.trail_arn(text),
+	trail._require_trail(text),
+	trail.get_event_selectors(text),
+	trail.describe_trails(),
+	trail.get_trail_status(text),
+	trail.list_public_keys(timestamptz, timestamptz)
 	TO trail_reader;

@@ -43,6 +43,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
@@ -51,9 +52,12 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "access/genam.h"
+#include "catalog/index.h"
 
 #include "batch.h"
 #include "catalog.h"
+#include "commit_order.h"
 #include "partition.h"
 #include "store.h"
 
@@ -192,6 +196,14 @@ table_desc(TrailTable table)
 		desc_relids[t] = relid;
 		table_close(rel, AccessShareLock);
 	}
+	/* write_group() stores the commit sequence number at a fixed place */
+	for (t = 0; t < lengthof(table_names); t++)
+		if (descs[t]->natts < 1 ||
+			strcmp(NameStr(TupleDescAttr(descs[t], 0)->attname), "commit_seq") != 0 ||
+			TupleDescAttr(descs[t], 0)->atttypid != INT8OID ||
+			!TupleDescAttr(descs[t], 0)->attnotnull)
+			elog(ERROR, "trail: the first column of trail.%s must be commit_seq int8 NOT NULL",
+				 table_names[t]);
 	for (c = 0; c < TRAIL_EVENT_NCOLUMNS; c++)
 		event_attnums[c] = find_attnum(descs[TRAIL_EVENTS], TRAIL_EVENTS,
 									   trail_event_columns[c]);
@@ -205,64 +217,139 @@ table_desc(TrailTable table)
 /*
  * What a backend learns of the partitions it writes, until they change.
  *
- * Partitions whose indexes data events skip: every index of
- * trail.events is partial (WHERE event_category <> 'Data'), so the
- * executor's index machinery would be opened and its predicates evaluated
- * for nothing.  Whether a partition's indexes want data rows is worked out
- * once, from its real index definitions and a real row, and forgotten when
- * the partition changes.
+ * The indexes that take data rows: trail.events' lookup indexes are partial
+ * (WHERE event_category <> 'Data'), so only the commit_seq BRIN indexes
+ * take data events.  The executor's index machinery would open every
+ * index and evaluate every predicate for each row; instead, which indexes
+ * take data rows is worked out once per partition, from its real index
+ * definitions and a real row, and only those are opened and written.
  */
-static List *indexless_partitions = NIL;
-static List *indexed_partitions = NIL;
+typedef struct PartitionIndexes
+{
+	Oid			relid;
+	List	   *taking;			/* index OIDs */
+} PartitionIndexes;
+
+static List *partition_indexes = NIL;	/* of PartitionIndexes * */
 
 /* Partitions whose columns are their parent's, as they are made: no map */
 static List *same_layout_partitions = NIL;
 
 /*
- * Relcache callback for the index cache.
+ * Relcache callback for these caches.
  */
 static void
 index_cache_callback(Datum arg, Oid relid)
 {
+	ListCell   *lc;
+
+	foreach(lc, partition_indexes)
+	{
+		PartitionIndexes *p = lfirst(lc);
+
+		if (!OidIsValid(relid) || p->relid == relid)
+		{
+			list_free(p->taking);
+			pfree(p);
+			partition_indexes = foreach_delete_current(partition_indexes, lc);
+		}
+	}
 	if (!OidIsValid(relid))
 	{
-		list_free(indexless_partitions);
-		list_free(indexed_partitions);
 		list_free(same_layout_partitions);
-		indexless_partitions = indexed_partitions = same_layout_partitions = NIL;
+		same_layout_partitions = NIL;
 		return;
 	}
-	indexless_partitions = list_delete_oid(indexless_partitions, relid);
-	indexed_partitions = list_delete_oid(indexed_partitions, relid);
 	same_layout_partitions = list_delete_oid(same_layout_partitions, relid);
 }
 
 /*
- * Do any of the partition's indexes take this data row (then they take
- * every data row: all of them have the same category)?
+ * The indexes of a partition that take data rows, worked out from one of
+ * them (all data rows have the same category) the first time.
  */
-static bool
-indexes_take(ResultRelInfo *rri, EState *estate, TupleTableSlot *slot)
+static List *
+taking_indexes(Relation rel, TupleTableSlot *slot)
 {
-	ExprContext *econtext = GetPerTupleExprContext(estate);
+	ListCell   *lc;
+	PartitionIndexes *p;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	ExprContext *econtext;
+	List	   *taking = NIL;
+	MemoryContext oldcxt;
 	int			i;
-	bool		take = false;
 
+	foreach(lc, partition_indexes)
+	{
+		p = lfirst(lc);
+		if (p->relid == RelationGetRelid(rel))
+			return p->taking;
+	}
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	econtext = GetPerTupleExprContext(estate);
 	econtext->ecxt_scantuple = slot;
-	for (i = 0; i < rri->ri_NumIndices && !take; i++)
+	for (i = 0; i < rri->ri_NumIndices; i++)
 	{
 		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
 
-		take = info->ii_Predicate == NIL ||
-			ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext);
+		if (info->ii_Predicate == NIL ||
+			ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext))
+			taking = lappend_oid(taking,
+								 RelationGetRelid(rri->ri_IndexRelationDescs[i]));
 	}
-	ResetPerTupleExprContext(estate);
-	return take;
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	p = palloc(sizeof(PartitionIndexes));
+	p->relid = RelationGetRelid(rel);
+	p->taking = list_copy(taking);
+	partition_indexes = lappend(partition_indexes, p);
+	MemoryContextSwitchTo(oldcxt);
+	return p->taking;
+}
+
+/*
+ * Write a partition's taking indexes' entries for the rows just inserted.
+ */
+static void
+insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
+					 EState *estate)
+{
+	ListCell   *lc;
+
+	foreach(lc, taking)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		ExprContext *econtext = GetPerTupleExprContext(estate);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull[INDEX_MAX_KEYS];
+
+			econtext->ecxt_scantuple = slots[i];
+			FormIndexDatum(info, slots[i], estate, values, isnull);
+			(void) index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
+								index->rd_index->indisunique ?
+								UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+								false, info);
+			ResetPerTupleExprContext(estate);
+		}
+		index_close(index, NoLock);
+	}
 }
 
 /*
  * Write the queued rows of one table and day, in queue order, into the
- * partition that holds the day.  rows point into the queue.
+ * partition that holds the day.  rows point into the queue.  Each row gets
+ * the transaction's commit sequence number, its first column.
  */
 static void
 write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
@@ -271,12 +358,13 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 								 RowExclusiveLock);
 	TupleDesc	parent = table_desc(table);
 	TupleConversionMap *map = NULL;
-	EState	   *estate = NULL;
-	ResultRelInfo *rri = NULL;
+	EState	   *estate = CreateExecutorState();
+	List	   *taking = NIL;
 	CommandId	cid = GetCurrentCommandId(true);
 	BulkInsertState bistate = n > INSERT_CHUNK ? GetBulkInsertState() : NULL;
 	TupleTableSlot **slots;
 	int			nslots = Min(n, INSERT_CHUNK);
+	int64		seq = trail_commit_seq();
 	int			done;
 	int			i;
 
@@ -296,36 +384,6 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	for (i = 0; i < nslots; i++)
 		slots[i] = table_slot_create(rel, NULL);
-	if (rel->rd_rel->relhasindex &&
-		!list_member_oid(indexless_partitions, RelationGetRelid(rel)))
-	{
-		estate = CreateExecutorState();
-		rri = makeNode(ResultRelInfo);
-		InitResultRelInfo(rri, rel, 1, NULL, 0);
-		ExecOpenIndices(rri, false);
-		if (!list_member_oid(indexed_partitions, RelationGetRelid(rel)))
-		{
-			MemoryContext oldcxt;
-			bool		take;
-
-			ExecForceStoreHeapTuple(map ? execute_attr_map_tuple(rows[0]->tuple, map) :
-									rows[0]->tuple, slots[0], false);
-			take = indexes_take(rri, estate, slots[0]);
-			ExecClearTuple(slots[0]);
-			oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-			if (take)
-				indexed_partitions = lappend_oid(indexed_partitions, RelationGetRelid(rel));
-			else
-				indexless_partitions = lappend_oid(indexless_partitions, RelationGetRelid(rel));
-			MemoryContextSwitchTo(oldcxt);
-			if (!take)
-			{
-				ExecCloseIndices(rri);
-				FreeExecutorState(estate);
-				estate = NULL;
-			}
-		}
-	}
 
 	for (done = 0; done < n; done += nslots)
 	{
@@ -335,21 +393,18 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 		{
 			HeapTuple	tuple = rows[done + i]->tuple;
 
+			/* commit_seq: first column, int8, never NULL, so at offset 0 */
+			*(int64 *) ((char *) tuple->t_data + tuple->t_data->t_hoff) = seq;
 			if (map != NULL)
 				tuple = execute_attr_map_tuple(tuple, map);
 			ExecForceStoreHeapTuple(tuple, slots[i], false);
 		}
+		if (done == 0 && rel->rd_rel->relhasindex)
+			taking = taking_indexes(rel, slots[0]);
 		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
+		insert_index_entries(rel, taking, slots, chunk, estate);
 		for (i = 0; i < chunk; i++)
-		{
-			if (estate != NULL)
-			{
-				list_free(ExecInsertIndexTuples(rri, slots[i], estate,
-												false, false, NULL, NIL));
-				ResetPerTupleExprContext(estate);
-			}
 			ExecClearTuple(slots[i]);
-		}
 	}
 
 	if (bistate != NULL)
@@ -359,11 +414,7 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 	}
 	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
-	if (estate != NULL)
-	{
-		ExecCloseIndices(rri);
-		FreeExecutorState(estate);
-	}
+	FreeExecutorState(estate);
 	table_close(rel, NoLock);
 }
 
@@ -504,6 +555,9 @@ queue_columns(TrailTable table, TimestampTz event_time, int ncolumns,
 	int			i;
 
 	memset(row_nulls, true, sizeof(bool) * natts);
+	/* commit_seq: a place for the number, which write_group() fills in */
+	row_values[0] = Int64GetDatum(0);
+	row_nulls[0] = false;
 	for (i = 0; i < ncolumns; i++)
 	{
 		row_values[attnums[i] - 1] = values[i];

@@ -122,55 +122,6 @@ trail_selects_table_writes(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(trail_data_store_selects_writes(PG_GETARG_OID(0)));
 }
 
-/*
- * Run one statement of trail's own, as the extension owner with the
- * search_path pinned.  With a result_cxt, the first column of the first
- * row is copied there and returned (NULL datum and *isnull when none).
- */
-static Datum
-run_internal(const char *sql, int nargs, Oid *types, Datum *values,
-			 const char *nulls, MemoryContext result_cxt, bool *isnull)
-{
-	const TrailCatalog *cat = trail_catalog();
-	TrailSqlScope scope;
-	Datum		result = (Datum) 0;
-
-	if (isnull)
-		*isnull = true;
-	trail_sql_begin(&scope, cat->owner);
-	PG_TRY();
-	{
-		int			rc;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "trail: SPI_connect failed");
-		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-		if (rc < 0)
-			elog(ERROR, "trail: statement failed (%s): %s",
-				 SPI_result_code_string(rc), sql);
-		if (result_cxt != NULL && SPI_tuptable != NULL && SPI_processed > 0)
-		{
-			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, isnull);
-
-			if (!*isnull)
-			{
-				MemoryContext oldcxt = MemoryContextSwitchTo(result_cxt);
-
-				result = datumCopy(d, att->attbyval, att->attlen);
-				MemoryContextSwitchTo(oldcxt);
-			}
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		trail_sql_end(&scope);
-	}
-	PG_END_TRY();
-	return result;
-}
 
 void
 trail_data_store_options(Oid relid, char **row_images,
@@ -186,7 +137,7 @@ trail_data_store_options(Oid relid, char **row_images,
 	*redact_columns = NULL;
 
 	/* one composite value: (row_images, exclude_columns, redact_columns) */
-	options = run_internal("SELECT ROW(o.row_images, o.exclude_columns, o.redact_columns)"
+	options = trail_sql_run("SELECT ROW(o.row_images, o.exclude_columns, o.redact_columns)"
 						   "  FROM trail.capture_options o WHERE o.table_id OPERATOR(pg_catalog.=) $1",
 						   1, types, values, NULL, CurrentMemoryContext, &isnull);
 	if (!isnull)
@@ -215,8 +166,15 @@ reconcile(Oid relid, Oid schema)
 	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(schema)};
 	char		nulls[2] = {OidIsValid(relid) ? ' ' : 'n', OidIsValid(schema) ? ' ' : 'n'};
 
-	(void) run_internal("SELECT trail._reconcile_capture($1, $2)", 2, types,
-						values, nulls, NULL, NULL);
+	(void) trail_sql_run("SELECT trail._reconcile_capture($1, $2)", 2, types,
+						 values, nulls, NULL, NULL);
+}
+
+void
+trail_data_store_reconcile(void)
+{
+	CommandCounterIncrement();
+	reconcile(InvalidOid, InvalidOid);
 }
 
 void
@@ -233,7 +191,7 @@ trail_data_store_object_changed(const char *object_type, Oid objid)
 		Oid			types[1] = {OIDOID};
 		Datum		values[1] = {ObjectIdGetDatum(objid)};
 
-		(void) run_internal("DELETE FROM trail.capture_options"
+		(void) trail_sql_run("DELETE FROM trail.capture_options"
 							" WHERE table_id OPERATOR(pg_catalog.=) $1",
 							1, types, values, NULL, NULL, NULL);
 		return;
@@ -259,7 +217,7 @@ trail_data_store_column_renamed(Oid relid, const char *old_name,
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(old_name);
 	values[2] = CStringGetTextDatum(new_name);
-	(void) run_internal("UPDATE trail.capture_options"
+	(void) trail_sql_run("UPDATE trail.capture_options"
 						" SET exclude_columns = pg_catalog.array_replace(exclude_columns, $2, $3),"
 						"     redact_columns = pg_catalog.array_replace(redact_columns, $2, $3)"
 						" WHERE table_id OPERATOR(pg_catalog.=) $1",
@@ -269,7 +227,7 @@ trail_data_store_column_renamed(Oid relid, const char *old_name,
 void
 trail_data_store_drop_triggers(void)
 {
-	(void) run_internal("DO $$DECLARE t record; BEGIN"
+	(void) trail_sql_run("DO $$DECLARE t record; BEGIN"
 						" FOR t IN SELECT tgname, tgrelid::regclass AS tbl FROM pg_trigger"
 						"  WHERE tgfoid = pg_catalog.to_regprocedure('trail.capture_change()') LOOP"
 						"  EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.tbl);"
@@ -277,24 +235,6 @@ trail_data_store_drop_triggers(void)
 						0, NULL, NULL, NULL, NULL, NULL);
 }
 
-/*
- * Record a change of the store's settings as a management event of the
- * caller (outside trail's internal scope, so that it names the caller).
- */
-static void
-record_setting(const char *event_name, const char *params,
-			   const char *resource_type, const char *arn, const char *name)
-{
-	TrailEvent	ev;
-
-	trail_event_init(&ev, "Management", "AwsApiCall", NULL);
-	ev.event_source = TRAIL_SERVICE_NAME;
-	ev.event_name = event_name;
-	ev.read_only = false;
-	ev.request_parameters = trail_jsonb_from_text(params);
-	ev.resources = trail_jsonb_one_resource(resource_type, arn, name);
-	trail_store_event(&ev);
-}
 
 /*
  * Fail unless trail is installed in this database.
@@ -336,7 +276,7 @@ trail_update_event_data_store(PG_FUNCTION_ARGS)
 
 	values[0] = selectors ? JsonbPGetDatum(selectors) : (Datum) 0;
 	values[1] = Int32GetDatum(retention);
-	(void) run_internal("INSERT INTO trail.event_data_store AS s"
+	(void) trail_sql_run("INSERT INTO trail.event_data_store AS s"
 						" (singleton, advanced_event_selectors, retention_period, updated_time)"
 						" VALUES (true, $1, $2, pg_catalog.now())"
 						" ON CONFLICT (singleton) DO UPDATE SET"
@@ -362,12 +302,12 @@ trail_update_event_data_store(PG_FUNCTION_ARGS)
 	if (has_retention)
 		appendStringInfo(&params, ",\"retentionPeriod\":%d", retention);
 	appendStringInfoChar(&params, '}');
-	record_setting("UpdateEventDataStore", params.data, "PG::EventDataStore",
+	trail_store_api_call("UpdateEventDataStore", params.data, "PG::EventDataStore",
 				   trail_arn(TRAIL_SERVICE_NAME, trail_region(),
 							 psprintf("eventdatastore/%s", trail_region())),
 				   trail_region());
 
-	result = run_internal("SELECT trail.get_event_data_store()", 0, NULL, NULL,
+	result = trail_sql_run("SELECT trail.get_event_data_store()", 0, NULL, NULL,
 						  NULL, CurrentMemoryContext, &isnull);
 	PG_RETURN_DATUM(result);
 }
@@ -501,7 +441,7 @@ trail_set_capture_options(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(row_images);
 	values[2] = PointerGetDatum(exclude);
 	values[3] = PointerGetDatum(redact);
-	(void) run_internal("INSERT INTO trail.capture_options AS o"
+	(void) trail_sql_run("INSERT INTO trail.capture_options AS o"
 						" (table_id, row_images, exclude_columns, redact_columns)"
 						" VALUES ($1, $2, $3, $4)"
 						" ON CONFLICT (table_id) DO UPDATE SET"
@@ -523,7 +463,7 @@ trail_set_capture_options(PG_FUNCTION_ARGS)
 															 PointerGetDatum(exclude))),
 					 TextDatumGetCString(DirectFunctionCall1(array_to_json,
 															 PointerGetDatum(redact))));
-	record_setting("SetCaptureOptions", params.data, "PG::Table",
+	trail_store_api_call("SetCaptureOptions", params.data, "PG::Table",
 				   trail_table_arn_of(relid), trail_table_name(relid));
 
 	relation_close(rel, NoLock);

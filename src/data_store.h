@@ -48,6 +48,12 @@ extern void trail_data_store_object_changed(const char *object_type, Oid objid);
 extern void trail_data_store_column_renamed(Oid relid, const char *old_name,
 											const char *new_name);
 
+/*
+ * After selectors changed (the store's or a trail's, whose union decides
+ * capture): put the capture triggers where they now belong.
+ */
+extern void trail_data_store_reconcile(void);
+
 /* Before DROP EXTENSION trail: take the capture triggers off every table */
 extern void trail_data_store_drop_triggers(void);
 

@@ -105,6 +105,7 @@ typedef struct Selector
 static MemoryContext selectors_cxt = NULL;
 static bool selectors_valid = false;
 static Oid	selectors_relid = InvalidOid;
+static Oid	trails_relid = InvalidOid;
 static int	nselectors = 0;
 static Selector *selectors = NULL;
 static bool any_management = false; /* some selector is for management */
@@ -401,12 +402,16 @@ trail_selectors_validate(Jsonb *doc)
 static void
 selectors_relcache_callback(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == selectors_relid)
+	if (!OidIsValid(relid) || relid == selectors_relid || relid == trails_relid)
 		selectors_valid = false;
 }
 
 /*
  * The store's selector document, copied into selectors_cxt (NULL: none).
+ * The data selectors of trails are added to it: a trail can only deliver
+ * data events that are captured, so their union decides what is captured.
+ * (Trails' management selectors are not added: they would change which
+ * management events the store keeps.)
  */
 static Jsonb *
 read_document(const TrailCatalog *cat)
@@ -419,7 +424,16 @@ read_document(const TrailCatalog *cat)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "trail: SPI_connect failed");
-		if (SPI_execute("SELECT advanced_event_selectors FROM trail.event_data_store",
+		if (SPI_execute(OidIsValid(trails_relid) ?
+						"SELECT CASE WHEN s.doc IS NULL AND t.doc IS NULL THEN NULL"
+						"  ELSE coalesce(s.doc, '[]') || coalesce(t.doc, '[]') END"
+						"  FROM (SELECT (SELECT advanced_event_selectors"
+						"                  FROM trail.event_data_store) AS doc) s,"
+						"       (SELECT jsonb_agg(x) AS doc FROM trail.trails tr,"
+						"               jsonb_array_elements(tr.advanced_event_selectors) x"
+						"         WHERE x->'FieldSelectors' @>"
+						"               '[{\"Field\": \"eventCategory\", \"Equals\": [\"Data\"]}]') t" :
+						"SELECT advanced_event_selectors FROM trail.event_data_store",
 						true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "trail: could not read the event data store");
 		if (SPI_processed == 1)
@@ -478,6 +492,7 @@ load_selectors(void)
 	selectors_relid = get_relname_relid("event_data_store", cat->namespace_oid);
 	if (!OidIsValid(selectors_relid))
 		return;
+	trails_relid = get_relname_relid("trails", cat->namespace_oid);
 	selectors_valid = true;
 	PG_TRY();
 	{
@@ -669,6 +684,68 @@ trail_selects_table(const char *arn, bool read_only)
 	load_selectors();
 	for (i = 0; i < nselectors; i++)
 		if (selectors[i].data && selector_matches(&selectors[i], &ev, true))
+			return true;
+	return false;
+}
+
+void
+trail_selector_event_resources(SelectorEvent *ev, Jsonb *resources)
+{
+	JsonbContainer *arr;
+	int			n;
+	int			i;
+
+	ev->nresources = 0;
+	if (resources == NULL || !JsonContainerIsArray(&resources->root))
+		return;
+	arr = &resources->root;
+	n = JsonContainerSize(arr);
+	ev->resource_types = palloc(sizeof(char *) * Max(n, 1));
+	ev->resource_arns = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(arr, i);
+		JsonbValue *v;
+
+		if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
+			continue;
+		v = getKeyJsonValueFromContainer(r->val.binary.data, "type", 4, NULL);
+		ev->resource_types[ev->nresources] = (v && v->type == jbvString) ?
+			pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+		v = getKeyJsonValueFromContainer(r->val.binary.data, "ARN", 3, NULL);
+		ev->resource_arns[ev->nresources] = (v && v->type == jbvString) ?
+			pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+		ev->nresources++;
+	}
+}
+
+/* A trail's selectors, compiled */
+struct TrailSelectorSet
+{
+	int			nselectors;
+	Selector   *selectors;
+	bool		all_management; /* no document: CloudTrail's default */
+};
+
+TrailSelectorSet *
+trail_selectors_compile(Jsonb *doc)
+{
+	TrailSelectorSet *set = palloc0(sizeof(TrailSelectorSet));
+
+	set->all_management = (doc == NULL);
+	set->nselectors = compile(doc, &set->selectors);
+	return set;
+}
+
+bool
+trail_selector_set_matches(const TrailSelectorSet *set, const SelectorEvent *ev)
+{
+	int			i;
+
+	if (set->all_management)
+		return strcmp(ev->event_category, "Management") == 0;
+	for (i = 0; i < set->nselectors; i++)
+		if (selector_matches(&set->selectors[i], ev, false))
 			return true;
 	return false;
 }

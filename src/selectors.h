@@ -26,6 +26,9 @@ typedef struct SelectorEvent
 	const char **resource_arns;
 } SelectorEvent;
 
+/* Fill in an event's resources (types and ARNs) from its resources JSON */
+extern void trail_selector_event_resources(SelectorEvent *ev, Jsonb *resources);
+
 /*
  * Check a selector document; errors name the offending part.  NULL (the
  * default: management events only) is valid.
@@ -56,6 +59,16 @@ extern bool trail_selects_table(const char *arn, bool read_only);
  * them is stale when this changes.
  */
 extern uint64 trail_selectors_generation(void);
+
+/*
+ * A trail's selectors, compiled in the current memory context.  As in
+ * CloudTrail, a trail without selectors (NULL) delivers every management
+ * event and one with selectors exactly the events they match.
+ */
+typedef struct TrailSelectorSet TrailSelectorSet;
+extern TrailSelectorSet *trail_selectors_compile(Jsonb *doc);
+extern bool trail_selector_set_matches(const TrailSelectorSet *set,
+									   const SelectorEvent *ev);
 
 extern void trail_selectors_init(void);
 

@@ -22,10 +22,13 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/datum.h"
 #include "utils/snapmgr.h"
 
+#include "catalog.h"
 #include "sql.h"
 
 static bool internal_active = false;
@@ -59,7 +62,6 @@ void
 trail_sql_end(TrailSqlScope *scope)
 {
 	/* after an error, abort cleans up whatever the stack holds */
-	if (scope->snapshot != NULL)
 	if (scope->snapshot != NULL && ActiveSnapshotSet() &&
 		GetActiveSnapshot() == scope->snapshot)
 		PopActiveSnapshot();
@@ -72,4 +74,49 @@ bool
 trail_sql_internal(void)
 {
 	return internal_active;
+}
+
+Datum
+trail_sql_run(const char *sql, int nargs, Oid *types, Datum *values,
+			  const char *nulls, MemoryContext result_cxt, bool *isnull)
+{
+	const TrailCatalog *cat = trail_catalog();
+	TrailSqlScope scope;
+	Datum		result = (Datum) 0;
+
+	if (isnull)
+		*isnull = true;
+	trail_sql_begin(&scope, cat->owner);
+	PG_TRY();
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "trail: SPI_connect failed");
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+		if (rc < 0)
+			elog(ERROR, "trail: statement failed (%s): %s",
+				 SPI_result_code_string(rc), sql);
+		if (result_cxt != NULL && SPI_tuptable != NULL && SPI_processed > 0)
+		{
+			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, isnull);
+
+			if (!*isnull)
+			{
+				MemoryContext oldcxt = MemoryContextSwitchTo(result_cxt);
+
+				result = datumCopy(d, att->attbyval, att->attlen);
+				MemoryContextSwitchTo(oldcxt);
+			}
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		trail_sql_end(&scope);
+	}
+	PG_END_TRY();
+	return result;
 }

@@ -30,4 +30,12 @@ extern void trail_sql_end(TrailSqlScope *scope);
 /* True while trail itself is writing (store, maintenance): protect.c asks */
 extern bool trail_sql_internal(void);
 
+/*
+ * Run one statement of trail's own, as the extension owner with the
+ * search_path pinned.  With a result_cxt, the first column of the first
+ * row is copied there and returned (NULL datum and *isnull when none).
+ */
+extern Datum trail_sql_run(const char *sql, int nargs, Oid *types, Datum *values,
+						   const char *nulls, MemoryContext result_cxt, bool *isnull);
+
 #endif							/* TRAIL_SQL_H */

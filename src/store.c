@@ -27,13 +27,14 @@
 #include "utils/xid8.h"
 
 #include "catalog.h"
+#include "commit_order.h"
 #include "context.h"
 #include "selectors.h"
 #include "sql.h"
 #include "store.h"
 #include "trail.h"
 
-#define STORE_NARGS (TRAIL_EVENT_NCOLUMNS + 2)
+#define STORE_NARGS (TRAIL_EVENT_NCOLUMNS + 3)
 
 static SPIPlanPtr insert_plan = NULL;
 
@@ -49,9 +50,9 @@ static const char *const insert_sql =
 " recipient_account_id, user_identity, user_name, access_key_id,"
 " source_ip_address, user_agent, request_id, transaction_id,"
 " request_parameters, response_elements, additional_event_data, resources,"
-" error_code, error_message, is_global)"
+" error_code, error_message, is_global, commit_seq)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25))"
+" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $28))"
 " INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
 " SELECT u.k, u.v, $1, $2"
 " FROM ROWS FROM (pg_catalog.unnest($26), pg_catalog.unnest($27)) AS u(k, v)";
@@ -63,7 +64,7 @@ static const Oid insert_types[STORE_NARGS] = {
 	TEXTOID, TEXTOID, TEXTOID, XID8OID,
 	JSONBOID, JSONBOID, JSONBOID, JSONBOID,
 	TEXTOID, TEXTOID, BOOLOID,
-	TEXTARRAYOID, TEXTARRAYOID
+	TEXTARRAYOID, TEXTARRAYOID, INT8OID
 };
 
 /* trail.events' columns, in the order of the insert's parameters */
@@ -222,25 +223,7 @@ selected(const TrailEvent *ev)
 		return true;
 	if (ev->user_identity != NULL)
 		sel.user_arn = string_member(&ev->user_identity->root, "arn");
-	if (ev->resources != NULL && JsonContainerIsArray(&ev->resources->root))
-	{
-		JsonbContainer *arr = &ev->resources->root;
-		int			n = JsonContainerSize(arr);
-		int			i;
-
-		sel.resource_types = palloc(sizeof(char *) * Max(n, 1));
-		sel.resource_arns = palloc(sizeof(char *) * Max(n, 1));
-		for (i = 0; i < n; i++)
-		{
-			JsonbValue *r = getIthJsonbValueFromContainer(arr, i);
-
-			if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
-				continue;
-			sel.resource_types[sel.nresources] = string_member(r->val.binary.data, "type");
-			sel.resource_arns[sel.nresources] = string_member(r->val.binary.data, "ARN");
-			sel.nresources++;
-		}
-	}
+	trail_selector_event_resources(&sel, ev->resources);
 	return trail_selects_event(&sel);
 }
 
@@ -261,8 +244,9 @@ trail_store_event(const TrailEvent *ev)
 	trail_event_datums(ev, values, isnull);
 	for (i = 0; i < TRAIL_EVENT_NCOLUMNS; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
-	nulls[25] = nulls[26] = ' ';
+	nulls[25] = nulls[26] = nulls[27] = ' ';
 	lookup_entries(ev, &values[25], &values[26]);
+	values[27] = Int64GetDatum(trail_commit_seq());
 
 	trail_sql_begin(&scope, cat->owner);
 	PG_TRY();
@@ -300,4 +284,19 @@ trail_store_event(const TrailEvent *ev)
 		trail_sql_end(&scope);
 	}
 	PG_END_TRY();
+}
+
+void
+trail_store_api_call(const char *event_name, const char *params,
+					 const char *resource_type, const char *arn, const char *name)
+{
+	TrailEvent	ev;
+
+	trail_event_init(&ev, "Management", "AwsApiCall", NULL);
+	ev.event_source = TRAIL_SERVICE_NAME;
+	ev.event_name = event_name;
+	ev.read_only = false;
+	ev.request_parameters = trail_jsonb_from_text(params);
+	ev.resources = trail_jsonb_one_resource(resource_type, arn, name);
+	trail_store_event(&ev);
 }

@@ -19,6 +19,15 @@
 extern void trail_store_event(const TrailEvent *ev);
 
 /* The columns of trail.events an event fills, by name, in a fixed order */
+/*
+ * Record a call of trail's SQL API (a change of its settings) as a
+ * management event of the caller, eventSource trail.postgresql; params is
+ * the requestParameters JSON text.
+ */
+extern void trail_store_api_call(const char *event_name, const char *params,
+								 const char *resource_type, const char *arn,
+								 const char *name);
+
 #define TRAIL_EVENT_NCOLUMNS 25
 extern const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS];
 

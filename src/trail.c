@@ -26,6 +26,7 @@
 #include "capture_data.h"
 #include "capture_utility.h"
 #include "catalog.h"
+#include "commit_order.h"
 #include "context.h"
 #include "protect.h"
 #include "selectors.h"
@@ -37,6 +38,10 @@ PG_MODULE_MAGIC;
 int			trail_retention_period = 90 * 24 * 60;
 int			trail_premake_days = 3;
 int			trail_maintenance_interval = 3600;
+char	   *trail_log_directory = NULL;
+int			trail_delivery_interval = 60;
+int			trail_digest_interval = 3600;
+int			trail_max_file_records = 10000;
 char	   *trail_session_context = NULL;
 bool		trail_loaded_at_startup = false;
 
@@ -84,6 +89,53 @@ define_settings(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/*
+	 * Where trails write.  Postmaster-only: a directory the server writes
+	 * into must not move under a running delivery, and a superuser session
+	 * must not be able to point it at the data directory for one call.
+	 */
+	DefineCustomStringVariable("trail.log_directory",
+							   "Directory under which trails' buckets are written.",
+							   "A relative path is taken from the data directory.",
+							   &trail_log_directory,
+							   "pg_trail/buckets",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trail.delivery_interval",
+							"Time between two deliveries of log files by each logging trail.",
+							NULL,
+							&trail_delivery_interval,
+							60,
+							1,
+							24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trail.digest_interval",
+							"Time covered by each digest file of trails with log file validation.",
+							NULL,
+							&trail_digest_interval,
+							3600,
+							1,
+							24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trail.max_file_records",
+							"Most records one delivered log file holds.",
+							NULL,
+							&trail_max_file_records,
+							10000,
+							1,
+							1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("trail.session_context",
 							   "The application's own identity of whoever acts through this session.",
 							   "Recorded as userIdentity.sessionContext.sourceIdentity, so that pooled connections still say who acted.",
@@ -118,6 +170,7 @@ _PG_init(void)
 	trail_capture_utility_init();
 	trail_capture_data_init();
 	trail_batch_init();
+	trail_commit_order_init();
 	trail_selectors_init();
 	trail_worker_register();
 }

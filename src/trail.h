@@ -20,6 +20,16 @@ extern int	trail_premake_days;
 /* trail.maintenance_interval, in seconds */
 extern int	trail_maintenance_interval;
 
+/* trail.log_directory: the root of trails' buckets */
+extern char *trail_log_directory;
+
+/* trail.delivery_interval and trail.digest_interval, in seconds */
+extern int	trail_delivery_interval;
+extern int	trail_digest_interval;
+
+/* trail.max_file_records: the most records in one log file */
+extern int	trail_max_file_records;
+
 /* trail.session_context: the application's own notion of who acts */
 extern char *trail_session_context;
 

@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "delivery.h"
 #include "partition.h"
 #include "trail.h"
 #include "worker.h"
@@ -58,7 +59,11 @@
 #define LAUNCHER_RESTART_TIME 10
 
 PGDLLEXPORT void trail_launcher_main(Datum main_arg);
-PGDLLEXPORT void trail_maintenance_main(Datum main_arg);
+PGDLLEXPORT void trail_database_main(Datum main_arg);
+
+/* What a database's worker is to do (bits, in bgw_extra) */
+#define TASK_MAINTAIN 0x01		/* partitions and retention */
+#define TASK_DELIVER 0x02		/* trails' log files and digests */
 
 /*
  * Fill in what both kinds of worker share: a database connection, a start
@@ -138,17 +143,19 @@ list_databases(void)
  * Returns false when no worker could be started.
  */
 static bool
-run_database_worker(Oid dboid)
+run_database_worker(Oid dboid, uint32 tasks)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
 
-	init_worker(&worker, "trail_maintenance_main", BGW_NEVER_RESTART);
+	init_worker(&worker, "trail_database_main", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN,
-			 "trail maintenance for database %u", dboid);
-	strcpy(worker.bgw_type, "trail maintenance");
+			 "trail %s for database %u",
+			 (tasks & TASK_MAINTAIN) ? "maintenance" : "delivery", dboid);
+	strcpy(worker.bgw_type, "trail worker");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	memcpy(worker.bgw_extra, &tasks, sizeof(tasks));
 	worker.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
@@ -187,7 +194,7 @@ run_database_worker(Oid dboid)
  * One pass of the launcher: every database in turn.
  */
 static void
-launch_pass(void)
+launch_pass(uint32 tasks)
 {
 	List	   *databases = list_databases();
 	ListCell   *lc;
@@ -195,7 +202,7 @@ launch_pass(void)
 	foreach(lc, databases)
 	{
 		if (ShutdownRequestPending ||
-			!run_database_worker(lfirst_oid(lc)))
+			!run_database_worker(lfirst_oid(lc), tasks))
 			break;
 	}
 }
@@ -207,7 +214,10 @@ void
 trail_launcher_main(Datum main_arg)
 {
 	MemoryContext pass_cxt;
-	TimestampTz last_pass = 0;	/* long ago: the first pass runs at once */
+
+	/* long ago: the first passes run at once */
+	TimestampTz last_maintenance = 0;
+	TimestampTz last_delivery = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -221,8 +231,11 @@ trail_launcher_main(Datum main_arg)
 
 	while (!ShutdownRequestPending)
 	{
-		TimestampTz next_pass;
+		TimestampTz now;
+		long		maintenance_ms;
+		long		delivery_ms;
 		long		delay_ms;
+		uint32		tasks = 0;
 
 		if (ConfigReloadPending)
 		{
@@ -232,23 +245,36 @@ trail_launcher_main(Datum main_arg)
 
 		/*
 		 * The latch is also set each time a worker starts or stops, so the
-		 * wait is measured from the last pass, not restarted; measuring it
-		 * anew each time also applies a reloaded interval at once.
+		 * waits are measured from the last passes, not restarted; measuring
+		 * them anew each time also applies reloaded intervals at once.
 		 */
-		next_pass = TimestampTzPlusMilliseconds(last_pass,
-												trail_maintenance_interval * 1000L);
-		delay_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-												   next_pass);
-		if (delay_ms <= 0)
+		now = GetCurrentTimestamp();
+		maintenance_ms = TimestampDifferenceMilliseconds(now,
+														 TimestampTzPlusMilliseconds(last_maintenance,
+																					 trail_maintenance_interval * 1000L));
+		delivery_ms = TimestampDifferenceMilliseconds(now,
+													  TimestampTzPlusMilliseconds(last_delivery,
+																				  trail_delivery_interval * 1000L));
+		if (maintenance_ms <= 0)
+		{
+			tasks |= TASK_MAINTAIN;
+			last_maintenance = now;
+		}
+		if (delivery_ms <= 0)
+		{
+			tasks |= TASK_DELIVER;
+			last_delivery = now;
+		}
+		if (tasks != 0)
 		{
 			MemoryContext oldcxt = MemoryContextSwitchTo(pass_cxt);
 
-			last_pass = GetCurrentTimestamp();
-			launch_pass();
+			launch_pass(tasks);
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(pass_cxt);
 			continue;
 		}
+		delay_ms = Min(maintenance_ms, delivery_ms);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -270,46 +296,57 @@ trail_launcher_main(Datum main_arg)
  * say which database a failed pass was for.
  */
 static void
-maintenance_error_context(void *arg)
+database_error_context(void *arg)
 {
-	errcontext("trail maintenance of database \"%s\"", (const char *) arg);
+	errcontext("trail worker of database \"%s\"", (const char *) arg);
 }
 
 /*
- * Entry point of a per-database worker: one maintenance pass, then exit.
+ * Entry point of a per-database worker: a maintenance pass (one
+ * transaction) and/or a delivery pass (delivery.c, its own transactions),
+ * then exit.
  */
 void
-trail_maintenance_main(Datum main_arg)
+trail_database_main(Datum main_arg)
 {
 	ErrorContextCallback errcallback;
+	uint32		tasks;
 
+	memcpy(&tasks, MyBgworkerEntry->bgw_extra, sizeof(tasks));
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	/* no user: the bootstrap superuser, whoever may have logins */
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg),
 											  InvalidOid, 0);
-	SetConfigOption("application_name", "trail maintenance",
+	SetConfigOption("application_name", "trail worker",
 					PGC_USERSET, PGC_S_SESSION);
 
-	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "trail maintenance pass");
-
-	errcallback.callback = maintenance_error_context;
-	errcallback.arg = get_database_name(MyDatabaseId);
+	errcallback.callback = database_error_context;
+	errcallback.arg = MemoryContextStrdup(TopMemoryContext,
+										  get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	/* does nothing where trail is not installed */
-	trail_maintain(GetCurrentTimestamp(), NULL, NULL);
+	if (tasks & TASK_MAINTAIN)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "trail maintenance pass");
+
+		/* does nothing where trail is not installed */
+		trail_maintain(GetCurrentTimestamp(), NULL, NULL);
+
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	if (tasks & TASK_DELIVER)
+		trail_deliver_all();
 
 	error_context_stack = errcallback.previous;
-
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
-
 	proc_exit(0);
 }

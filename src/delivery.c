@@ -1,0 +1,1315 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery.c
+ *	  What a trail delivers: CloudTrail log files of its events, and signed,
+ *	  chained digest files, written into its bucket under
+ *	  trail.log_directory (spec sections b and c).
+ *
+ * A delivery pass runs in a background worker connected to one database
+ * (worker.c) and does, for each trail:
+ *
+ *	1. finish what an earlier pass left half-done (files recorded as
+ *	   written but not yet renamed into place);
+ *	2. deliver: read the events after the trail's cursor and below the
+ *	   commit watermark (commit_order.c) in (commit_seq, event_id) order,
+ *	   render each selected one (record.c), gzip them into log files of at
+ *	   most trail.max_file_records records, then rename the files into
+ *	   place and announce them with NOTIFY on the trail's topic;
+ *	3. digest: when the digest period is over (or the trail stopped), write
+ *	   a digest listing the log files delivered since the previous one,
+ *	   signed (keys.c) over CloudTrail's signing string and chained to it.
+ *
+ * Design notes:
+ *
+ *	- Exactly once.  A file's temporary copy is written and fsynced first;
+ *	  then one transaction records the file (state 'written', with the
+ *	  range of events it holds) and moves the cursor past its events; then
+ *	  the file is renamed into place and marked 'delivered'.  A crash before
+ *	  that commit leaves only a temporary file, and the events are read
+ *	  again; a crash after it leaves a recorded file that step 1 renames
+ *	  (or, if its temporary copy is gone, writes again from its range).
+ *	  The watermark guarantees that no event can later appear behind the
+ *	  cursor.  So every selected committed event is in exactly one file.
+ *	- Bounded.  Events are read by a cursor in windows of commit sequence
+ *	  numbers, one transaction per window, and streamed through zlib into
+ *	  the file: a backlog of millions of events is many short
+ *	  transactions and files, in constant memory.
+ *	- Failures of the destination (missing directory, permissions, a full
+ *	  disk) abort the pass for that trail: nothing is recorded, the cursor
+ *	  stays, the error goes to LatestDeliveryError, and the next pass tries
+ *	  again.
+ *	- A digest's exact bytes and signature are recorded with it, so a
+ *	  digest is written again byte for byte if its rename was lost.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/cryptohash.h"
+#include "common/file_perm.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "catalog.h"
+#include "commit_order.h"
+#include "context.h"
+#include "delivery.h"
+#include "event.h"
+#include "keys.h"
+#include "record.h"
+#include "selectors.h"
+#include "sql.h"
+#include "trail.h"
+
+/* commit sequence numbers read per transaction, at first */
+#define INITIAL_WINDOW 1024
+#define MAX_WINDOW (1024 * 1024)
+
+/* rows fetched from the cursor at a time */
+#define FETCH_ROWS 1000
+
+/* zlib level: level 1 keeps delivery fast; JSON still shrinks ~10x */
+#define GZIP_LEVEL 1
+
+/* A position in delivery order */
+typedef struct EventKey
+{
+	int64		seq;
+	pg_uuid_t	id;
+} EventKey;
+
+/* A trail, as one delivery pass sees it */
+typedef struct Trail
+{
+	char	   *name;
+	char	   *bucket;
+	char	   *prefix;			/* NULL: none */
+	char	   *topic;			/* NULL: no notifications */
+	bool		include_global;
+	bool		validation;
+	bool		logging;
+	bool		stopped_at_seq; /* stopped: deliver up to stop_seq */
+	int64		stop_seq;
+	TrailSelectorSet *selectors;
+	char	   *region;
+	EventKey	after;			/* the cursor */
+	bool		digest_open;
+	TimestampTz digest_start;
+	char	   *prev_bucket;	/* previous digest (NULL: none) */
+	char	   *prev_object;
+	char	   *prev_hash;
+	char	   *prev_signature;
+} Trail;
+
+/* A gzip file being written, with the SHA-256 of its uncompressed bytes */
+typedef struct GzipFile
+{
+	int			fd;
+	char		path[MAXPGPATH];
+	z_stream	zs;
+	pg_cryptohash_ctx *sha;
+	unsigned char out[65536];
+} GzipFile;
+
+/* A log file being filled */
+typedef struct LogFile
+{
+	char	   *key;
+	char		final_path[MAXPGPATH];
+	GzipFile	gz;
+	int			records;
+	TimestampTz oldest;
+	TimestampTz newest;
+	EventKey	from;			/* excluded */
+	EventKey	to;				/* included */
+	char		hash[PG_SHA256_DIGEST_STRING_LENGTH];
+} LogFile;
+
+/* ---------- files ---------- */
+
+/*
+ * zlib's allocator: palloc in the current context, so that an error never
+ * leaks a compressor.
+ */
+static voidpf
+zalloc_palloc(voidpf opaque, uInt items, uInt size)
+{
+	return MemoryContextAllocZero((MemoryContext) opaque, (Size) items * size);
+}
+
+static void
+zfree_palloc(voidpf opaque, voidpf address)
+{
+	pfree(address);
+}
+
+/*
+ * The root of the buckets: trail.log_directory (relative paths are taken
+ * from the data directory, the server's working directory).
+ */
+static const char *
+log_root(void)
+{
+	return trail_log_directory;
+}
+
+/*
+ * Make the directories of path's parent that do not exist yet, and the
+ * root itself if it is missing, and check
+ * that the parent really is below the root (no symbolic link leads out).
+ */
+static void
+make_parent_dirs(const char *path)
+{
+	char		dir[MAXPGPATH];
+	char		real_root[PATH_MAX];
+	char		real_dir[PATH_MAX];
+	char	   *p;
+	size_t		rootlen = strlen(log_root());
+
+	strlcpy(dir, path, sizeof(dir));
+	p = strrchr(dir, '/');
+	if (p == NULL)
+		elog(ERROR, "trail: bad delivery path \"%s\"", path);
+	*p = '\0';
+	/* the root is made when missing; one that cannot be is an error */
+	if (realpath(log_root(), real_root) == NULL && errno == ENOENT)
+		(void) pg_mkdir_p(unconstify(char *, log_root()), pg_dir_create_mode);
+	if (realpath(log_root(), real_root) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("trail.log_directory \"%s\" is not accessible: %m", log_root())));
+	for (p = dir + rootlen + 1; *p; p++)
+	{
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (MakePGDirectory(dir) < 0 && errno != EEXIST)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m", dir)));
+		*p = '/';
+	}
+	if (MakePGDirectory(dir) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+	if (realpath(dir, real_dir) == NULL ||
+		strncmp(real_dir, real_root, strlen(real_root)) != 0 ||
+		real_dir[strlen(real_root)] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trail: refusing to write \"%s\": it is outside trail.log_directory",
+						path)));
+}
+
+/*
+ * The path of an object of a bucket.
+ */
+static void
+object_path(char *out, const char *bucket, const char *key)
+{
+	snprintf(out, MAXPGPATH, "%s/%s/%s", log_root(), bucket, key);
+}
+
+/*
+ * Write all of buf to fd, or raise an error naming path.
+ */
+static void
+write_all(int fd, const void *buf, size_t len, const char *path)
+{
+	const char *p = buf;
+
+	while (len > 0)
+	{
+		ssize_t		n;
+
+		errno = 0;
+		n = write(fd, p, len);
+		if (n <= 0)
+		{
+			/* a short write without an error means the disk is full */
+			if (errno == 0)
+				errno = ENOSPC;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write file \"%s\": %m", path)));
+		}
+		p += n;
+		len -= n;
+	}
+}
+
+/*
+ * Start a gzip file at path (truncated if it exists).
+ */
+static void
+gz_open(GzipFile *gz, const char *path)
+{
+	strlcpy(gz->path, path, sizeof(gz->path));
+	make_parent_dirs(path);
+	gz->fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (gz->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path)));
+	memset(&gz->zs, 0, sizeof(gz->zs));
+	gz->zs.zalloc = zalloc_palloc;
+	gz->zs.zfree = zfree_palloc;
+	gz->zs.opaque = CurrentMemoryContext;
+	if (deflateInit2(&gz->zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+					 Z_DEFAULT_STRATEGY) != Z_OK)
+		elog(ERROR, "trail: could not start a gzip stream");
+	gz->sha = pg_cryptohash_create(PG_SHA256);
+	if (gz->sha == NULL || pg_cryptohash_init(gz->sha) < 0)
+		elog(ERROR, "trail: could not start SHA-256");
+}
+
+/*
+ * Compress what is pending (flush: Z_NO_FLUSH or Z_FINISH) into the file.
+ */
+static void
+gz_drain(GzipFile *gz, int flush)
+{
+	int			rc;
+
+	do
+	{
+		gz->zs.next_out = gz->out;
+		gz->zs.avail_out = sizeof(gz->out);
+		rc = deflate(&gz->zs, flush);
+		if (rc == Z_STREAM_ERROR)
+			elog(ERROR, "trail: gzip failed");
+		write_all(gz->fd, gz->out, sizeof(gz->out) - gz->zs.avail_out, gz->path);
+	} while (gz->zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+}
+
+/*
+ * Add uncompressed bytes.
+ */
+static void
+gz_write(GzipFile *gz, const char *data, size_t len)
+{
+	if (pg_cryptohash_update(gz->sha, (const uint8 *) data, len) < 0)
+		elog(ERROR, "trail: SHA-256 failed");
+	gz->zs.next_in = (Bytef *) data;
+	gz->zs.avail_in = len;
+	while (gz->zs.avail_in > 0)
+		gz_drain(gz, Z_NO_FLUSH);
+}
+
+/*
+ * Finish the file, fsync it and close it; hash receives the hex SHA-256 of
+ * everything written.
+ */
+static void
+gz_close(GzipFile *gz, char *hash)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	int			i;
+
+	gz->zs.next_in = NULL;
+	gz->zs.avail_in = 0;
+	gz_drain(gz, Z_FINISH);
+	deflateEnd(&gz->zs);
+	if (pg_cryptohash_final(gz->sha, digest, sizeof(digest)) < 0)
+		elog(ERROR, "trail: SHA-256 failed");
+	pg_cryptohash_free(gz->sha);
+	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hash + 2 * i, "%02x", digest[i]);
+	if (pg_fsync(gz->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", gz->path)));
+	if (CloseTransientFile(gz->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", gz->path)));
+}
+
+/*
+ * Write a small file whole (a digest's sidecar), fsynced.
+ */
+static void
+write_small_file(const char *path, const char *data)
+{
+	int			fd;
+
+	make_parent_dirs(path);
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path)));
+	write_all(fd, data, strlen(data), path);
+	if (pg_fsync(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", path)));
+	CloseTransientFile(fd);
+}
+
+/*
+ * Does a file exist?
+ */
+static bool
+file_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+/* ---------- names ---------- */
+
+/*
+ * Format t (UTC) with a strftime-like pattern of %Y %m %d %H %M %S only.
+ */
+static char *
+format_utc(TimestampTz t, const char *pattern)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	StringInfoData buf;
+	const char *p;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "trail: timestamp out of range");
+	initStringInfo(&buf);
+	for (p = pattern; *p; p++)
+	{
+		if (*p != '%' || p[1] == '\0')
+		{
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		switch (*++p)
+		{
+			case 'Y':
+				appendStringInfo(&buf, "%04d", tm.tm_year);
+				break;
+			case 'm':
+				appendStringInfo(&buf, "%02d", tm.tm_mon);
+				break;
+			case 'd':
+				appendStringInfo(&buf, "%02d", tm.tm_mday);
+				break;
+			case 'H':
+				appendStringInfo(&buf, "%02d", tm.tm_hour);
+				break;
+			case 'M':
+				appendStringInfo(&buf, "%02d", tm.tm_min);
+				break;
+			case 'S':
+				appendStringInfo(&buf, "%02d", tm.tm_sec);
+				break;
+			default:
+				appendStringInfoChar(&buf, *p);
+		}
+	}
+	return buf.data;
+}
+
+/*
+ * The key of a new object: [prefix/]AWSLogs/<account>/<folder>/<region>/
+ * YYYY/MM/DD/<name>, dated by t.
+ */
+static char *
+object_key(const Trail *trail, const char *folder, TimestampTz t, const char *name)
+{
+	return psprintf("%s%sAWSLogs/%s/%s/%s/%s/%s",
+					trail->prefix ? trail->prefix : "", trail->prefix ? "/" : "",
+					trail_account_id(), folder, trail->region,
+					format_utc(t, "%Y/%m/%d"), name);
+}
+
+/*
+ * 16 random letters and digits: the unique part of a log file's name.
+ */
+static char *
+unique_part(void)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char bytes[16];
+	char	   *s = palloc(17);
+	int			i;
+
+	if (!pg_strong_random(bytes, sizeof(bytes)))
+		elog(ERROR, "trail: could not generate random bytes");
+	for (i = 0; i < 16; i++)
+		s[i] = alphabet[bytes[i] % (sizeof(alphabet) - 1)];
+	s[16] = '\0';
+	return s;
+}
+
+/* ---------- SQL ---------- */
+
+/*
+ * Run one statement in the current SPI connection, as trail's own work (its
+ * tables refuse changes from anyone else); returns SPI_processed.
+ */
+static uint64
+run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	TrailSqlScope scope;
+	volatile int rc;
+
+	trail_sql_begin(&scope, trail_catalog()->owner);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		trail_sql_end(&scope);
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		elog(ERROR, "trail: delivery statement failed (%s): %s",
+			 SPI_result_code_string(rc), sql);
+	return SPI_processed;
+}
+
+/*
+ * Column i (1-based) of row r of the last result as a C string, or NULL.
+ */
+static char *
+text_col(uint64 r, int i)
+{
+	return SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i);
+}
+
+/*
+ * Column i of row r as a Datum; *isnull says whether it is NULL.
+ */
+static Datum
+col(uint64 r, int i, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i, isnull);
+}
+
+/*
+ * Start a transaction with a snapshot and an SPI connection.
+ */
+static void
+begin_work(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "trail: SPI_connect failed");
+}
+
+/*
+ * Commit what begin_work() started.
+ */
+static void
+commit_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * Read a trail and its state in this region (state made if missing);
+ * false if the trail no longer exists.
+ */
+static bool
+load_trail(const char *name, Trail *t)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(name), CStringGetTextDatum(trail_region())};
+	bool		isnull;
+	Datum		d;
+
+	if (run("SELECT t.s3_bucket_name, t.s3_key_prefix, t.sns_topic_name,"
+			" t.include_global_service_events, t.enable_log_file_validation,"
+			" t.is_logging, t.stop_seq, t.advanced_event_selectors,"
+			" s.after_seq, s.after_event_id, s.digest_start_time,"
+			" s.previous_digest_bucket, s.previous_digest_object,"
+			" s.previous_digest_hash, s.previous_digest_signature"
+			" FROM trail.trails t JOIN trail.trail_state s ON s.trail_name = t.name"
+			" WHERE t.name = $1 AND s.region = $2 FOR UPDATE OF s",
+			2, types, values, NULL) != 1)
+		return false;
+	memset(t, 0, sizeof(Trail));
+	t->name = pstrdup(name);
+	t->region = pstrdup(trail_region());
+	t->bucket = text_col(0, 1);
+	t->prefix = text_col(0, 2);
+	t->topic = text_col(0, 3);
+	t->include_global = DatumGetBool(col(0, 4, &isnull));
+	t->validation = DatumGetBool(col(0, 5, &isnull));
+	t->logging = DatumGetBool(col(0, 6, &isnull));
+	d = col(0, 7, &isnull);
+	t->stopped_at_seq = !isnull;
+	t->stop_seq = isnull ? 0 : DatumGetInt64(d);
+	d = col(0, 8, &isnull);
+	t->selectors = trail_selectors_compile(isnull ? NULL : DatumGetJsonbPCopy(d));
+	t->after.seq = DatumGetInt64(col(0, 9, &isnull));
+	memcpy(&t->after.id, DatumGetUUIDP(col(0, 10, &isnull)), sizeof(pg_uuid_t));
+	d = col(0, 11, &isnull);
+	t->digest_open = !isnull;
+	t->digest_start = isnull ? 0 : DatumGetTimestampTz(d);
+	t->prev_bucket = text_col(0, 12);
+	t->prev_object = text_col(0, 13);
+	t->prev_hash = text_col(0, 14);
+	t->prev_signature = text_col(0, 15);
+	return true;
+}
+
+/*
+ * Record the outcome of a delivery attempt in the trail's status.
+ */
+static void
+record_status(const char *name, bool digest, const char *error)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(name), CStringGetTextDatum(trail_region()),
+	error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
+
+	if (digest)
+		run("UPDATE trail.trail_state SET latest_digest_delivery_error = $3"
+			" WHERE trail_name = $1 AND region = $2", 3, types, values, nulls);
+	else
+		run("UPDATE trail.trail_state SET latest_delivery_error = $3,"
+			" latest_delivery_attempt_time = pg_catalog.now()"
+			" WHERE trail_name = $1 AND region = $2", 3, types, values, nulls);
+}
+
+/* ---------- log files ---------- */
+
+/*
+ * Does the trail deliver this event?
+ */
+static bool
+trail_selects(const Trail *t, uint64 r)
+{
+	SelectorEvent ev;
+	bool		isnull;
+	Datum		d;
+
+	if (DatumGetBool(col(r, 8, &isnull)) && !t->include_global)
+		return false;
+	memset(&ev, 0, sizeof(ev));
+	ev.event_category = text_col(r, 4);
+	ev.event_name = text_col(r, 5);
+	d = col(r, 6, &isnull);
+	ev.read_only = !isnull && DatumGetBool(d);
+	ev.event_source = text_col(r, 7);
+	ev.user_arn = text_col(r, 9);
+	d = col(r, 10, &isnull);
+	trail_selector_event_resources(&ev, isnull ? NULL : DatumGetJsonbP(d));
+	return trail_selector_set_matches(t->selectors, &ev);
+}
+
+/*
+ * Start a log file whose events come after from.
+ */
+static LogFile *
+log_open(const Trail *t, EventKey from, const char *key)
+{
+	LogFile    *f = palloc0(sizeof(LogFile));
+	char		tmp[MAXPGPATH];
+	TimestampTz now = GetCurrentTimestamp();
+
+	f->key = key ? pstrdup(key) :
+		object_key(t, "CloudTrail", now,
+				   psprintf("%s_CloudTrail_%s_%s_%s.json.gz", trail_account_id(),
+							t->region, format_utc(now, "%Y%m%dT%H%MZ"), unique_part()));
+	object_path(f->final_path, t->bucket, f->key);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->final_path);
+	gz_open(&f->gz, tmp);
+	gz_write(&f->gz, "{\"Records\":[", 12);
+	f->from = from;
+	return f;
+}
+
+/*
+ * Add the record of row r of the last fetch.
+ */
+static void
+log_add(LogFile *f, uint64 r, EventKey key)
+{
+	StringInfoData buf;
+	bool		isnull;
+	TimestampTz t = DatumGetTimestampTz(col(r, 3, &isnull));
+
+	initStringInfo(&buf);
+	if (f->records > 0)
+		appendStringInfoChar(&buf, ',');
+	trail_render_record(DatumGetHeapTupleHeader(col(r, 11, &isnull)), &buf);
+	gz_write(&f->gz, buf.data, buf.len);
+	pfree(buf.data);
+	if (f->records == 0 || t < f->oldest)
+		f->oldest = t;
+	if (f->records == 0 || t > f->newest)
+		f->newest = t;
+	f->records++;
+	f->to = key;
+}
+
+/*
+ * Finish a log file's temporary copy.
+ */
+static void
+log_close(LogFile *f)
+{
+	gz_write(&f->gz, "]}", 2);
+	gz_close(&f->gz, f->hash);
+}
+
+/*
+ * Prepare the read of the events in (from, to], in delivery order, with
+ * what selection needs.  The names of the columns are used by position:
+ * 1 commit_seq, 2 event_id, 3 event_time, 4 category, 5 name, 6 read_only,
+ * 7 source, 8 is_global, 9 user ARN, 10 resources, 11 the row.
+ */
+static Portal
+open_events(EventKey from, EventKey to)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {INT8OID, UUIDOID, INT8OID, UUIDOID};
+	Datum		values[4];
+
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("SELECT d.commit_seq, d.event_id, d.event_time, d.event_category,"
+						   " d.event_name, d.read_only, d.event_source, d.is_global,"
+						   " d.user_identity->>'arn', d.resources, d"
+						   " FROM trail.delivery_source d"
+						   " WHERE d.commit_seq >= $1 AND d.commit_seq <= $3"
+						   " AND (d.commit_seq, d.event_id) > ($1, $2)"
+						   " AND (d.commit_seq, d.event_id) <= ($3, $4)"
+						   " ORDER BY d.commit_seq, d.event_id",
+						   4, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "trail: could not prepare the delivery query");
+	}
+	values[0] = Int64GetDatum(from.seq);
+	values[1] = UUIDPGetDatum(&from.id);
+	values[2] = Int64GetDatum(to.seq);
+	values[3] = UUIDPGetDatum(&to.id);
+	return SPI_cursor_open(NULL, plan, values, NULL, true);
+}
+
+/*
+ * Record a log file as written (its range and hash), in the current
+ * transaction.
+ */
+static void
+record_written_log(const Trail *t, const LogFile *f)
+{
+	Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, UUIDOID,
+	INT8OID, UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[12];
+
+	values[0] = CStringGetTextDatum(t->bucket);
+	values[1] = CStringGetTextDatum(f->key);
+	values[2] = CStringGetTextDatum(t->name);
+	values[3] = CStringGetTextDatum(t->region);
+	values[4] = Int32GetDatum(f->records);
+	values[5] = Int64GetDatum(f->from.seq);
+	values[6] = UUIDPGetDatum(&f->from.id);
+	values[7] = Int64GetDatum(f->to.seq);
+	values[8] = UUIDPGetDatum(&f->to.id);
+	values[9] = CStringGetTextDatum(f->hash);
+	values[10] = TimestampTzGetDatum(f->oldest);
+	values[11] = TimestampTzGetDatum(f->newest);
+	run("INSERT INTO trail.delivered_files (s3_bucket, s3_object, trail_name, region,"
+		" file_type, state, written_time, record_count, from_seq, from_event_id,"
+		" to_seq, to_event_id, hash_value, oldest_event_time, newest_event_time)"
+		" VALUES ($1, $2, $3, $4, 'log', 'written', pg_catalog.now(), $5, $6, $7, $8, $9,"
+		" $10, $11, $12)",
+		12, types, values, NULL);
+}
+
+/*
+ * Move the trail's cursor, in the current transaction.
+ */
+static void
+move_cursor(const Trail *t, EventKey to)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, UUIDOID};
+	Datum		values[4] = {CStringGetTextDatum(t->name), CStringGetTextDatum(t->region),
+	Int64GetDatum(to.seq), UUIDPGetDatum(&to.id)};
+
+	run("UPDATE trail.trail_state SET after_seq = $3, after_event_id = $4"
+		" WHERE trail_name = $1 AND region = $2", 4, types, values, NULL);
+}
+
+/*
+ * Write the log files of the selected events in (from, to] into temporary
+ * copies, at most trail.max_file_records records each (when key is given:
+ * one file of that key, however many records).  Returns the files; *last
+ * receives the last event examined.
+ */
+static List *
+write_log_files(const Trail *t, EventKey from, EventKey to, const char *key,
+				EventKey *last)
+{
+	Portal		portal = open_events(from, to);
+	List	   *files = NIL;
+	LogFile    *f = NULL;
+	EventKey	file_from = from;
+
+	*last = from;
+	for (;;)
+	{
+		uint64		r;
+
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			EventKey	k;
+
+			k.seq = DatumGetInt64(col(r, 1, &isnull));
+			memcpy(&k.id, DatumGetUUIDP(col(r, 2, &isnull)), sizeof(pg_uuid_t));
+			*last = k;
+			if (!trail_selects(t, r))
+				continue;
+			if (f == NULL)
+				f = log_open(t, file_from, key);
+			log_add(f, r, k);
+			if (key == NULL && f->records >= trail_max_file_records)
+			{
+				log_close(f);
+				files = lappend(files, f);
+				file_from = k;
+				f = NULL;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	if (f != NULL)
+	{
+		log_close(f);
+		files = lappend(files, f);
+	}
+	return files;
+}
+
+/*
+ * Put the recorded-but-not-delivered files of a trail in place and mark
+ * them delivered; announce log files on the trail's topic.
+ */
+static void
+finish_written(const Trail *t)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(t->name), CStringGetTextDatum(t->region)};
+	uint64		n;
+	uint64		r;
+	SPITupleTable *tuptable;
+
+	n = run("SELECT s3_bucket, s3_object, file_type, from_seq, from_event_id,"
+			" to_seq, to_event_id, content, signature"
+			" FROM trail.delivered_files WHERE trail_name = $1 AND region = $2"
+			" AND state = 'written' ORDER BY written_time, s3_object",
+			2, types, values, NULL);
+	tuptable = SPI_tuptable;
+	for (r = 0; r < n; r++)
+	{
+		char	   *bucket = SPI_getvalue(tuptable->vals[r], tuptable->tupdesc, 1);
+		char	   *key = SPI_getvalue(tuptable->vals[r], tuptable->tupdesc, 2);
+		bool		digest = strcmp(SPI_getvalue(tuptable->vals[r], tuptable->tupdesc, 3), "digest") == 0;
+		char		path[MAXPGPATH];
+		char		tmp[MAXPGPATH];
+
+		object_path(path, bucket, key);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		if (digest)
+		{
+			char	   *content = SPI_getvalue(tuptable->vals[r], tuptable->tupdesc, 8);
+			char	   *signature = SPI_getvalue(tuptable->vals[r], tuptable->tupdesc, 9);
+			GzipFile	gz;
+			char		hash[PG_SHA256_DIGEST_STRING_LENGTH];
+			char		side[MAXPGPATH];
+
+			/* sidecars first: a digest in place always has its signature */
+			snprintf(side, sizeof(side), "%s.sig", path);
+			write_small_file(side, signature);
+			snprintf(side, sizeof(side), "%s.meta.json", path);
+			write_small_file(side, "{\"signature-algorithm\":\"SHA256withRSA\"}");
+			if (!file_exists(path))
+			{
+				gz_open(&gz, tmp);
+				gz_write(&gz, content, strlen(content));
+				gz_close(&gz, hash);
+				durable_rename(tmp, path, ERROR);
+			}
+		}
+		else if (!file_exists(path))
+		{
+			if (!file_exists(tmp))
+			{
+				/* its temporary copy was lost: write it again */
+				EventKey	from;
+				EventKey	to;
+				EventKey	last;
+				bool		isnull;
+				List	   *files;
+
+				from.seq = DatumGetInt64(SPI_getbinval(tuptable->vals[r], tuptable->tupdesc, 4, &isnull));
+				memcpy(&from.id, DatumGetUUIDP(SPI_getbinval(tuptable->vals[r], tuptable->tupdesc, 5, &isnull)),
+					   sizeof(pg_uuid_t));
+				to.seq = DatumGetInt64(SPI_getbinval(tuptable->vals[r], tuptable->tupdesc, 6, &isnull));
+				memcpy(&to.id, DatumGetUUIDP(SPI_getbinval(tuptable->vals[r], tuptable->tupdesc, 7, &isnull)),
+					   sizeof(pg_uuid_t));
+				files = write_log_files(t, from, to, key, &last);
+				if (files != NIL)
+				{
+					LogFile    *f = linitial(files);
+					Oid			htypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+					Datum		hvalues[3] = {CStringGetTextDatum(bucket), CStringGetTextDatum(key),
+					CStringGetTextDatum(f->hash)};
+
+					run("UPDATE trail.delivered_files SET hash_value = $3"
+						" WHERE s3_bucket = $1 AND s3_object = $2", 3, htypes, hvalues, NULL);
+				}
+				else
+					write_small_file(tmp, "");	/* cannot happen: events are kept */
+			}
+			durable_rename(tmp, path, ERROR);
+		}
+		{
+			Oid			dtypes[2] = {TEXTOID, TEXTOID};
+			Datum		dvalues[2] = {CStringGetTextDatum(bucket), CStringGetTextDatum(key)};
+
+			run("UPDATE trail.delivered_files SET state = 'delivered',"
+				" delivered_time = pg_catalog.clock_timestamp()"
+				" WHERE s3_bucket = $1 AND s3_object = $2", 2, dtypes, dvalues, NULL);
+			run(digest ?
+				"UPDATE trail.trail_state SET latest_digest_delivery_time = pg_catalog.clock_timestamp(),"
+				" latest_digest_delivery_error = NULL WHERE trail_name = $1 AND region = $2" :
+				"UPDATE trail.trail_state SET latest_delivery_time = pg_catalog.clock_timestamp(),"
+				" latest_delivery_attempt_time = pg_catalog.clock_timestamp(),"
+				" latest_delivery_error = NULL WHERE trail_name = $1 AND region = $2",
+				2, types, values, NULL);
+		}
+		if (!digest && t->topic != NULL)
+		{
+			StringInfoData payload;
+
+			initStringInfo(&payload);
+			appendStringInfoString(&payload, "{\"s3Bucket\":");
+			escape_json(&payload, bucket);
+			appendStringInfoString(&payload, ",\"s3ObjectKey\":[");
+			escape_json(&payload, key);
+			appendStringInfoString(&payload, "]}");
+			Async_Notify(t->topic, payload.data);
+			run("UPDATE trail.trail_state SET latest_notification_time = pg_catalog.clock_timestamp()"
+				" WHERE trail_name = $1 AND region = $2", 2, types, values, NULL);
+		}
+	}
+}
+
+/*
+ * Deliver one window of the trail's new events: write their files, record
+ * them and move the cursor (one transaction), then put them in place.
+ * Returns false when there was nothing more to read below the watermark.
+ */
+static bool
+deliver_window(const char *name, int *window)
+{
+	Trail		t;
+	bool		held;
+	int64		watermark;
+	EventKey	to;
+	EventKey	last;
+	List	   *files;
+	ListCell   *lc;
+	int			nfiles;
+	bool		more;
+
+	begin_work();
+	if (!load_trail(name, &t))
+	{
+		commit_work();
+		return false;
+	}
+	if (!t.logging && !t.stopped_at_seq)
+	{
+		commit_work();
+		return false;
+	}
+	watermark = trail_commit_watermark(&held);
+	if (held)
+		ereport(LOG,
+				(errmsg("trail %s: delivery waits for transactions prepared before the server restarted",
+						name)));
+	to.seq = held ? t.after.seq : watermark - 1;
+	if (t.stopped_at_seq && !t.logging)
+		to.seq = Min(to.seq, t.stop_seq);
+	more = to.seq > t.after.seq + *window;
+	if (more)
+		to.seq = t.after.seq + *window;
+	memset(&to.id, 0xff, sizeof(to.id));
+	if (to.seq < t.after.seq)
+	{
+		commit_work();
+		return false;
+	}
+
+	files = write_log_files(&t, t.after, to, NULL, &last);
+	foreach(lc, files)
+		record_written_log(&t, lfirst(lc));
+	if (memcmp(&last, &t.after, sizeof(EventKey)) != 0)
+		move_cursor(&t, last);
+	/* the window reached its end: nothing left in it */
+	if (more)
+		move_cursor(&t, to);
+	nfiles = list_length(files);
+	commit_work();
+
+	/* a window with many files is narrowed, one with few widened */
+	if (nfiles > 4)
+		*window = Max(*window / 2, 1);
+	else if (nfiles <= 1 && *window < MAX_WINDOW)
+		*window *= 2;
+
+	if (nfiles > 0)
+	{
+		begin_work();
+		if (load_trail(name, &t))
+			finish_written(&t);
+		commit_work();
+	}
+	return more;
+}
+
+/* ---------- digests ---------- */
+
+/*
+ * Append "key":<time or null> to a JSON object being built.
+ */
+static void
+json_time_member(StringInfo buf, const char *key, bool isnull, TimestampTz t)
+{
+	appendStringInfo(buf, ",\"%s\":", key);
+	if (isnull)
+		appendStringInfoString(buf, "null");
+	else
+		trail_json_time(buf, t);
+}
+
+/*
+ * Append "key":<string or null>.
+ */
+static void
+json_string_member(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfo(buf, ",\"%s\":", key);
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, value);
+}
+
+/*
+ * Write the trail's digest when its period is over, or a final one when it
+ * stopped and everything up to the stop is delivered.
+ */
+static void
+deliver_digest(const char *name)
+{
+	Trail		t;
+	TimestampTz now;
+	TimestampTz end;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		final;
+	uint64		n;
+	uint64		r;
+	StringInfoData json;
+	StringInfoData logs;
+	StringInfoData signing;
+	char	   *key;
+	char		fingerprint[33];
+	char	   *signature;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		hash[PG_SHA256_DIGEST_STRING_LENGTH];
+	pg_cryptohash_ctx *sha;
+	bool		have_times = false;
+	TimestampTz oldest = 0;
+	TimestampTz newest = 0;
+	int			i;
+
+	begin_work();
+	if (!load_trail(name, &t) || !t.validation || !t.digest_open)
+	{
+		commit_work();
+		return;
+	}
+	now = GetCurrentTimestamp();
+	end = now - now % USECS_PER_SEC;
+	final = !t.logging && (!t.stopped_at_seq || t.after.seq >= t.stop_seq);
+	if (end <= t.digest_start ||
+		(!final && end < t.digest_start + (int64) trail_digest_interval * USECS_PER_SEC))
+	{
+		commit_work();
+		return;
+	}
+
+	values[0] = CStringGetTextDatum(t.name);
+	values[1] = CStringGetTextDatum(t.region);
+	n = run("SELECT s3_bucket, s3_object, hash_value, newest_event_time, oldest_event_time"
+			" FROM trail.delivered_files WHERE trail_name = $1 AND region = $2"
+			" AND file_type = 'log' AND state = 'delivered' AND digest_object IS NULL"
+			" ORDER BY delivered_time, s3_object",
+			2, types, values, NULL);
+	initStringInfo(&logs);
+	for (r = 0; r < n; r++)
+	{
+		bool		isnull;
+		TimestampTz nt = DatumGetTimestampTz(col(r, 4, &isnull));
+		TimestampTz ot = DatumGetTimestampTz(col(r, 5, &isnull));
+
+		if (!have_times || nt > newest)
+			newest = nt;
+		if (!have_times || ot < oldest)
+			oldest = ot;
+		have_times = true;
+		appendStringInfoString(&logs, r > 0 ? ",{\"s3Bucket\":" : "{\"s3Bucket\":");
+		escape_json(&logs, text_col(r, 1));
+		json_string_member(&logs, "s3Object", text_col(r, 2));
+		json_string_member(&logs, "hashValue", text_col(r, 3));
+		json_string_member(&logs, "hashAlgorithm", "SHA-256");
+		json_time_member(&logs, "newestEventTime", false, nt);
+		json_time_member(&logs, "oldestEventTime", false, ot);
+		appendStringInfoChar(&logs, '}');
+	}
+	/* a stopped trail with nothing left to digest closes its period quietly */
+	if (final && n == 0)
+	{
+		run("UPDATE trail.trail_state SET digest_start_time = NULL"
+			" WHERE trail_name = $1 AND region = $2", 2, types, values, NULL);
+		commit_work();
+		return;
+	}
+
+	key = object_key(&t, "CloudTrail-Digest", end,
+					 psprintf("%s_CloudTrail-Digest_%s_%s_%s_%s.json.gz",
+							  trail_account_id(), t.region, t.name, t.region,
+							  format_utc(end, "%Y%m%dT%H%M%SZ")));
+	trail_signing_fingerprint(fingerprint);
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"awsAccountId\":");
+	escape_json(&json, trail_account_id());
+	json_time_member(&json, "digestStartTime", false, t.digest_start);
+	json_time_member(&json, "digestEndTime", false, end);
+	json_string_member(&json, "digestS3Bucket", t.bucket);
+	json_string_member(&json, "digestS3Object", key);
+	json_string_member(&json, "digestPublicKeyFingerprint", fingerprint);
+	json_string_member(&json, "digestSignatureAlgorithm", "SHA256withRSA");
+	json_time_member(&json, "newestEventTime", !have_times, newest);
+	json_time_member(&json, "oldestEventTime", !have_times, oldest);
+	json_string_member(&json, "previousDigestS3Bucket", t.prev_bucket);
+	json_string_member(&json, "previousDigestS3Object", t.prev_object);
+	json_string_member(&json, "previousDigestHashValue", t.prev_hash);
+	json_string_member(&json, "previousDigestHashAlgorithm", t.prev_hash ? "SHA-256" : NULL);
+	json_string_member(&json, "previousDigestSignature", t.prev_signature);
+	appendStringInfo(&json, ",\"logFiles\":[%s]}", logs.data);
+
+	sha = pg_cryptohash_create(PG_SHA256);
+	if (sha == NULL || pg_cryptohash_init(sha) < 0 ||
+		pg_cryptohash_update(sha, (uint8 *) json.data, json.len) < 0 ||
+		pg_cryptohash_final(sha, digest, sizeof(digest)) < 0)
+		elog(ERROR, "trail: SHA-256 failed");
+	pg_cryptohash_free(sha);
+	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hash + 2 * i, "%02x", digest[i]);
+
+	/* CloudTrail's signing string (spec section c) */
+	initStringInfo(&signing);
+	appendStringInfo(&signing, "%s\n%s/%s\n%s\n%s",
+					 format_utc(end, "%Y-%m-%dT%H:%M:%SZ"), t.bucket, key, hash,
+					 t.prev_signature ? t.prev_signature : "null");
+	signature = trail_sign(signing.data, signing.len, fingerprint);
+
+	{
+		Oid			dtypes[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID};
+		Datum		dvalues[8] = {CStringGetTextDatum(t.bucket), CStringGetTextDatum(key),
+			CStringGetTextDatum(t.name), CStringGetTextDatum(t.region),
+			CStringGetTextDatum(hash), CStringGetTextDatum(signature),
+		CStringGetTextDatum(json.data), TimestampTzGetDatum(end)};
+
+		run("INSERT INTO trail.delivered_files (s3_bucket, s3_object, trail_name, region,"
+			" file_type, state, written_time, hash_value, signature, content)"
+			" VALUES ($1, $2, $3, $4, 'digest', 'written', pg_catalog.now(), $5, $6, $7)",
+			7, dtypes, dvalues, NULL);
+		run("UPDATE trail.delivered_files SET digest_object = $2"
+			" WHERE trail_name = $3 AND region = $4 AND file_type = 'log'"
+			" AND state = 'delivered' AND digest_object IS NULL",
+			4, dtypes, dvalues, NULL);
+		run(final ?
+			"UPDATE trail.trail_state SET digest_start_time = NULL,"
+			" previous_digest_bucket = $1, previous_digest_object = $2,"
+			" previous_digest_hash = $5, previous_digest_signature = $6"
+			" WHERE trail_name = $3 AND region = $4" :
+			"UPDATE trail.trail_state SET digest_start_time = $8,"
+			" previous_digest_bucket = $1, previous_digest_object = $2,"
+			" previous_digest_hash = $5, previous_digest_signature = $6"
+			" WHERE trail_name = $3 AND region = $4",
+			8, dtypes, dvalues, NULL);
+	}
+	commit_work();
+
+	begin_work();
+	if (load_trail(name, &t))
+		finish_written(&t);
+	commit_work();
+}
+
+/* ---------- the pass ---------- */
+
+/*
+ * Names of the trails of this database (none when trail is not installed).
+ */
+static List *
+trail_names(void)
+{
+	List	   *names = NIL;
+	uint64		n;
+	uint64		r;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	begin_work();
+	if (trail_catalog() != NULL)
+	{
+		n = run("SELECT name FROM trail.trails ORDER BY name", 0, NULL, NULL, NULL);
+		for (r = 0; r < n; r++)
+			names = lappend(names, MemoryContextStrdup(cxt, text_col(r, 1)));
+	}
+	commit_work();
+	return names;
+}
+
+/*
+ * Record a failed step's error in the trail's status, in a transaction of
+ * its own (the step's was rolled back).
+ */
+static void
+record_failure(const char *name, bool digest, const char *message)
+{
+	ereport(WARNING,
+			(errmsg("trail %s: %s delivery failed: %s", name,
+					digest ? "digest" : "log file", message)));
+	begin_work();
+	record_status(name, digest, message);
+	commit_work();
+}
+
+/*
+ * Put in place what a crash left half-delivered.
+ */
+static void
+finish_trail(const char *name)
+{
+	Trail		t;
+
+	begin_work();
+	if (load_trail(name, &t))
+		finish_written(&t);
+	commit_work();
+}
+
+/* The steps of a trail's delivery */
+typedef enum DeliveryStep
+{
+	STEP_FINISH,
+	STEP_LOGS,
+	STEP_DIGEST
+} DeliveryStep;
+
+/*
+ * Run one step for a trail; an error is recorded and ends the step.
+ * Returns whether more log files may be waiting.
+ */
+static bool
+run_step(const char *name, DeliveryStep step, int *window)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool more = false;
+	bool		digest = (step == STEP_DIGEST);
+
+	PG_TRY();
+	{
+		if (step == STEP_FINISH)
+			finish_trail(name);
+		else if (step == STEP_DIGEST)
+			deliver_digest(name);
+		else
+			more = deliver_window(name, window);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		record_failure(name, digest, edata->message);
+		FreeErrorData(edata);
+		more = false;
+	}
+	PG_END_TRY();
+	return more;
+}
+
+void
+trail_deliver_all(void)
+{
+	List	   *names = trail_names();
+	ListCell   *lc;
+	MemoryContext step_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "trail delivery step",
+												   ALLOCSET_DEFAULT_SIZES);
+
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+		int			window = INITIAL_WINDOW;
+		MemoryContext oldcxt = MemoryContextSwitchTo(step_cxt);
+
+		pgstat_report_activity(STATE_RUNNING, "trail delivery");
+		/* what a crash left half-delivered, then the new events */
+		(void) run_step(name, STEP_FINISH, &window);
+		while (!ShutdownRequestPending && run_step(name, STEP_LOGS, &window))
+			MemoryContextReset(step_cxt);
+		(void) run_step(name, STEP_DIGEST, &window);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(step_cxt);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
