@@ -188,6 +188,14 @@ table_desc(TrailTable table)
 		if (!OidIsValid(relid))
 			elog(ERROR, "trail: table trail.%s is missing", table_names[t]);
 		rel = table_open(relid, AccessShareLock);
+
+		/* write_group() stores the commit sequence number at a fixed place */
+		if (RelationGetDescr(rel)->natts < 1 ||
+			strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel), 0)->attname), "commit_seq") != 0 ||
+			TupleDescAttr(RelationGetDescr(rel), 0)->atttypid != INT8OID ||
+			!TupleDescAttr(RelationGetDescr(rel), 0)->attnotnull)
+			elog(ERROR, "trail: the first column of trail.%s must be commit_seq int8 NOT NULL",
+				 table_names[t]);
 		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 		if (descs[t] != NULL)
 			FreeTupleDesc(descs[t]);
@@ -196,14 +204,6 @@ table_desc(TrailTable table)
 		desc_relids[t] = relid;
 		table_close(rel, AccessShareLock);
 	}
-	/* write_group() stores the commit sequence number at a fixed place */
-	for (t = 0; t < lengthof(table_names); t++)
-		if (descs[t]->natts < 1 ||
-			strcmp(NameStr(TupleDescAttr(descs[t], 0)->attname), "commit_seq") != 0 ||
-			TupleDescAttr(descs[t], 0)->atttypid != INT8OID ||
-			!TupleDescAttr(descs[t], 0)->attnotnull)
-			elog(ERROR, "trail: the first column of trail.%s must be commit_seq int8 NOT NULL",
-				 table_names[t]);
 	for (c = 0; c < TRAIL_EVENT_NCOLUMNS; c++)
 		event_attnums[c] = find_attnum(descs[TRAIL_EVENTS], TRAIL_EVENTS,
 									   trail_event_columns[c]);

@@ -1208,7 +1208,12 @@ trail_names(void)
 	{
 		n = run("SELECT name FROM trail.trails ORDER BY name", 0, NULL, NULL, NULL);
 		for (r = 0; r < n; r++)
-			names = lappend(names, MemoryContextStrdup(cxt, text_col(r, 1)));
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+			names = lappend(names, pstrdup(text_col(r, 1)));
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 	commit_work();
 	return names;
