@@ -834,11 +834,20 @@ $$;
 -- public keys, their validity and fingerprints.  The private keys stay in
 -- the data directory (keys.c).
 CREATE FUNCTION trail.list_public_keys(start_time timestamptz DEFAULT NULL,
-                                       end_time timestamptz DEFAULT NULL)
+                                       end_time timestamptz DEFAULT now())
 RETURNS TABLE (value bytea, validity_start_time timestamptz,
                validity_end_time timestamptz, fingerprint text)
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'trail_list_public_keys';
+
+-- CloudTrail's validate-logs over the trail's own bucket: one row per digest
+-- and log file checked, then a summary row (the same checks as the offline
+-- command trail-validate).
+CREATE FUNCTION trail.validate_logs(trail_name text, start_time timestamptz,
+                                    end_time timestamptz DEFAULT now())
+RETURNS TABLE (file_type text, s3_bucket text, s3_object text, status text)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_validate_logs';
 
 CREATE FUNCTION trail.rotate_public_key() RETURNS text
 LANGUAGE C VOLATILE
@@ -904,5 +913,6 @@ GRANT EXECUTE ON FUNCTION
 	trail.get_event_selectors(text),
 	trail.describe_trails(),
 	trail.get_trail_status(text),
-	trail.list_public_keys(timestamptz, timestamptz)
+	trail.list_public_keys(timestamptz, timestamptz),
+	trail.validate_logs(text, timestamptz, timestamptz)
 	TO trail_reader;
