@@ -78,3 +78,9 @@ clean: clean-validate
 
 clean-validate:
 	rm -f trail-validate $(VALIDATE_OBJS)
+
+.PHONY: uninstall-validate
+uninstall: uninstall-validate
+
+uninstall-validate:
+	rm -f '$(DESTDIR)$(bindir)/trail-validate'

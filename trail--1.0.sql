@@ -640,9 +640,12 @@ CREATE TABLE trail.trails (
 	start_logging_time            timestamptz,
 	stop_logging_time             timestamptz,
 	-- stopped: delivery goes on up to the StopLogging call's own events
-	stop_seq                      int8
+	stop_seq                      int8,
+	-- a multi-region trail of another database (home_region), mirrored here
+	-- by the delivery worker (regions.c): its settings as published there
+	home_source                   jsonb
 );
-SELECT pg_catalog.pg_extension_config_dump('trail.trails', '');
+SELECT pg_catalog.pg_extension_config_dump('trail.trails', 'WHERE home_source IS NULL');
 
 COMMENT ON TABLE trail.trails IS
 	'Trails and their settings (CreateTrail, UpdateTrail, PutEventSelectors)';

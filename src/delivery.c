@@ -75,6 +75,7 @@
 #include "event.h"
 #include "keys.h"
 #include "record.h"
+#include "regions.h"
 #include "selectors.h"
 #include "sql.h"
 #include "trail.h"
@@ -109,7 +110,8 @@ typedef struct Trail
 	bool		stopped_at_seq; /* stopped: deliver up to stop_seq */
 	int64		stop_seq;
 	TrailSelectorSet *selectors;
-	char	   *region;
+	char	   *region;			/* this database's region */
+	char	   *home_region;	/* where the trail was created */
 	EventKey	after;			/* the cursor */
 	bool		digest_open;
 	TimestampTz digest_start;
@@ -548,7 +550,7 @@ load_trail(const char *name, Trail *t)
 			" t.is_logging, t.stop_seq, t.advanced_event_selectors,"
 			" s.after_seq, s.after_event_id, s.digest_start_time,"
 			" s.previous_digest_bucket, s.previous_digest_object,"
-			" s.previous_digest_hash, s.previous_digest_signature"
+			" s.previous_digest_hash, s.previous_digest_signature, t.home_region"
 			" FROM trail.trails t JOIN trail.trail_state s ON s.trail_name = t.name"
 			" WHERE t.name = $1 AND s.region = $2 FOR UPDATE OF s",
 			2, types, values, NULL) != 1)
@@ -576,6 +578,7 @@ load_trail(const char *name, Trail *t)
 	t->prev_object = text_col(0, 13);
 	t->prev_hash = text_col(0, 14);
 	t->prev_signature = text_col(0, 15);
+	t->home_region = text_col(0, 16);
 	return true;
 }
 
@@ -1117,7 +1120,7 @@ deliver_digest(const char *name)
 
 	key = object_key(&t, "CloudTrail-Digest", end,
 					 psprintf("%s_CloudTrail-Digest_%s_%s_%s_%s.json.gz",
-							  trail_account_id(), t.region, t.name, t.region,
+							  trail_account_id(), t.region, t.name, t.home_region,
 							  format_utc(end, "%Y%m%dT%H%M%SZ")));
 	trail_signing_fingerprint(fingerprint);
 
@@ -1206,6 +1209,8 @@ trail_names(void)
 	begin_work();
 	if (trail_catalog() != NULL)
 	{
+		/* multi-region trails: ours published, others' mirrored here */
+		trail_regions_sync();
 		n = run("SELECT name FROM trail.trails ORDER BY name", 0, NULL, NULL, NULL);
 		for (r = 0; r < n; r++)
 		{

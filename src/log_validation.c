@@ -354,17 +354,12 @@ sink_digest(void *arg, const unsigned char *data, size_t len)
 }
 
 /*
- * Adds a malloc'd copy of s to a name list, unless it is there already.
- * Returns 0 or -1 when out of memory.
+ * Appends a malloc'd copy of s to a name list.  Returns 0 or -1 when out
+ * of memory.
  */
 static int
-names_add(NameList *l, const char *s)
+names_push(NameList *l, const char *s)
 {
-	int			i;
-
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->items[i], s) == 0)
-			return 0;
 	if (l->n == l->cap)
 	{
 		int			cap = l->cap ? l->cap * 2 : 8;
@@ -379,6 +374,21 @@ names_add(NameList *l, const char *s)
 		return -1;
 	l->n++;
 	return 0;
+}
+
+/*
+ * Adds a malloc'd copy of s to a (short) name list, unless it is there
+ * already.  Returns 0 or -1 when out of memory.
+ */
+static int
+names_add(NameList *l, const char *s)
+{
+	int			i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->items[i], s) == 0)
+			return 0;
+	return names_push(l, s);
 }
 
 /*
@@ -406,17 +416,12 @@ cmp_names(const void *a, const void *b)
 }
 
 /*
- * Adds a listed digest (copying key) unless that key is there already.
- * Returns 0 or -1 when out of memory.
+ * Adds a listed digest (copying key); duplicates are removed by
+ * entries_sort.  Returns 0 or -1 when out of memory.
  */
 static int
 entries_add(EntryList *l, const char *key, long long ts)
 {
-	int			i;
-
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->items[i].key, key) == 0)
-			return 0;
 	if (l->n == l->cap)
 	{
 		int			cap = l->cap ? l->cap * 2 : 32;
@@ -462,6 +467,29 @@ cmp_entries_newest_first(const void *a, const void *b)
 	if (x->ts != y->ts)
 		return x->ts > y->ts ? -1 : 1;
 	return -strcmp(x->key, y->key);
+}
+
+/*
+ * Sorts listed digests newest first and drops repeated keys (a key always
+ * has the same timestamp, so repeats end up side by side).
+ */
+static void
+entries_sort(EntryList *l)
+{
+	int			i;
+	int			n = 0;
+
+	if (l->n > 1)
+		qsort(l->items, (size_t) l->n, sizeof(DigestEntry),
+			  cmp_entries_newest_first);
+	for (i = 0; i < l->n; i++)
+	{
+		if (n > 0 && strcmp(l->items[n - 1].key, l->items[i].key) == 0)
+			free(l->items[i].key);
+		else
+			l->items[n++] = l->items[i];
+	}
+	l->n = n;
 }
 
 /*
@@ -1487,7 +1515,7 @@ list_dir(Ctx *c, const char *path, int dirs_only, NameList *out)
 			if (!isdir)
 				continue;
 		}
-		if (names_add(out, de->d_name) != 0)
+		if (names_push(out, de->d_name) != 0)
 		{
 			rc = -1;
 			break;
@@ -2413,9 +2441,7 @@ validate_account(Ctx *c, const char *account)
 		}
 		if (rc == 0)
 		{
-			if (entries.n > 1)
-				qsort(entries.items, (size_t) entries.n, sizeof(DigestEntry),
-					  cmp_entries_newest_first);
+			entries_sort(&entries);
 			rc = traverse(c, &entries);
 		}
 		entries_free(&entries);

@@ -302,7 +302,8 @@ read_trail(const char *name, TrailSettings *t)
 
 	row = trail_sql_run("SELECT ROW(t.s3_bucket_name, t.s3_key_prefix,"
 						" t.include_global_service_events, t.is_multi_region_trail,"
-						" t.enable_log_file_validation, t.sns_topic_name, t.is_logging)"
+						" t.enable_log_file_validation, t.sns_topic_name, t.is_logging,"
+						" t.home_region)"
 						" FROM trail.trails t WHERE t.name = $1 FOR UPDATE",
 						1, types, values, NULL, CurrentMemoryContext, &isnull);
 	if (isnull)
@@ -320,6 +321,14 @@ read_trail(const char *name, TrailSettings *t)
 	d = GetAttributeByNum(rec, 6, &n);
 	t->topic = n ? NULL : TextDatumGetCString(d);
 	t->logging = DatumGetBool(GetAttributeByNum(rec, 7, &n));
+
+	/* a multi-region trail is changed where it was created, as in CloudTrail */
+	d = GetAttributeByNum(rec, 8, &n);
+	if (strcmp(TextDatumGetCString(d), trail_region()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("InvalidHomeRegionException: trail %s can only be changed in its home region, database \"%s\"",
+						name, TextDatumGetCString(d))));
 }
 
 /*

@@ -84,6 +84,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 	TvPublicKey *keys;
 	const char **expected;
 	const char *region;
+	volatile bool multi_region = false;
 	char	   *error = NULL;
 	StringInfoData summary;
 	TrailSqlScope scope;
@@ -113,7 +114,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "trail: SPI_connect failed");
-		if (SPI_execute_with_args("SELECT s3_bucket_name, s3_key_prefix, home_region"
+		if (SPI_execute_with_args("SELECT s3_bucket_name, s3_key_prefix, home_region, is_multi_region_trail"
 								  " FROM trail._require_trail($1)",
 								  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "trail: could not read the trail");
@@ -121,6 +122,8 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 		req.prefix = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		req.prefix = req.prefix ? pstrdup(req.prefix) : NULL;
 		region = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		/* a multi-region trail's bucket holds a folder per database */
+		multi_region = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4), "t") == 0;
 
 		if (SPI_execute("SELECT value FROM trail.list_public_keys()", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "trail: could not list the public keys");
@@ -162,8 +165,8 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 	req.bucket_dir = psprintf("%s/%s", trail_log_directory, req.bucket);
 	req.account = trail_account_id();
 	req.trail_name = text_to_cstring(name);
-	req.regions = &region;
-	req.nregions = 1;
+	req.regions = multi_region ? NULL : &region;
+	req.nregions = multi_region ? 0 : 1;
 	req.start_time = unix_seconds(start);
 	req.end_time = unix_seconds(end);
 
