@@ -80,6 +80,7 @@ extdir="$("$PG_CONFIG" --sharedir)/extension"
 installed_is_current() {
 	local f
 	cmp -s trail.so "$pkglibdir/trail.so" || return 1
+	cmp -s trail-validate "$("$PG_CONFIG" --bindir)/trail-validate" || return 1
 	for f in trail.control trail--*.sql; do
 		cmp -s "$f" "$extdir/$f" || return 1
 	done
