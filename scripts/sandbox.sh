@@ -136,6 +136,54 @@ sandbox_demo() {
 	if [[ $leaked != 0 ]]; then
 		echo "sandbox: WARNING: $leaked recorded event(s) contain the password 'secret'" >&2
 	fi
+
+	sandbox_trail_demo
+}
+
+# A trail: delivered CloudTrail log files, a signed digest, and both validators.
+# The sandbox delivers every 2 s and digests every 10 s (defaults: 60 s, 1 h).
+sandbox_trail_demo() {
+	local bucket="$SANDBOX/data/pg_trail/buckets/sandbox-bucket" waited=0 log key
+	echo
+	echo "=== A trail: CloudTrail log files and signed digests ==="
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" <<-'SQL'
+		ALTER SYSTEM SET trail.delivery_interval = '2s';
+		ALTER SYSTEM SET trail.digest_interval = '10s';
+		SELECT pg_reload_conf() \gset
+		SELECT trail.create_trail('sandbox-trail', 'sandbox-bucket')
+		 WHERE NOT EXISTS (SELECT 1 FROM trail.trails WHERE name = 'sandbox-trail') \gset
+	SQL
+	"$PSQL" -X -q -d "$DB" -c "SELECT name, s3_bucket_name, trail_arn, log_file_validation_enabled, is_logging FROM trail.describe_trails()"
+	say "waiting for the trail's next digest (up to 60 s) ..."
+	until [[ $("$PSQL" -X -A -t -d "$DB" -c "SELECT count(*) FROM trail.delivered_files
+			WHERE trail_name = 'sandbox-trail' AND file_type = 'digest' AND state = 'delivered'
+			  AND written_time > now() - interval '1 minute'
+			  AND written_time > (SELECT max(written_time) FROM trail.delivered_files
+			                       WHERE trail_name = 'sandbox-trail' AND file_type = 'log')") -gt 0 ]]; do
+		sleep 1
+		waited=$((waited + 1))
+		if ((waited >= 60)); then
+			say "WARNING: no digest was delivered within 60 s; see $SANDBOX/server.log" >&2
+			return 0
+		fi
+	done
+	echo "files in $bucket (newest first):"
+	(cd "$bucket" && find . -name '*.json.gz' -printf '%T@ %P\n' | sort -rn | head -4 | cut -d' ' -f2)
+	log=$(cd "$bucket" && find . -path '*/CloudTrail/*' -name '*.json.gz' -printf '%T@ %P\n' | sort -rn | head -1 | cut -d' ' -f2)
+	echo
+	echo "the start of $log:"
+	zcat "$bucket/$log" | head -c 400
+	echo " ..."
+	echo
+	"$PSQL" -X -q -d "$DB" -c "SELECT file_type, right(s3_object, 64) AS s3_object, status
+		FROM trail.validate_logs('sandbox-trail', now() - interval '10 minutes')"
+	key=$(mktemp)
+	"$PSQL" -X -A -t -d "$DB" -c "SELECT encode(value, 'base64') FROM trail.list_public_keys() WHERE validity_end_time IS NULL" | base64 -d >"$key"
+	echo "offline, as an auditor with only the files and the public key:"
+	echo "\$ trail-validate --trail sandbox-trail --public-key key.der --start-time <10 minutes ago> $bucket"
+	"$PG_BIN/trail-validate" --trail sandbox-trail --public-key "$key" \
+		--start-time "$(date -u -d '10 minutes ago' +%Y-%m-%dT%H:%M:%SZ)" "$bucket" || true
+	rm -f "$key"
 }
 
 sandbox_start() {
