@@ -142,6 +142,18 @@ trail_catalog(void)
 	return &cached;
 }
 
+const TrailCatalog *
+trail_require_catalog(void)
+{
+	const TrailCatalog *cat = trail_catalog();
+
+	if (cat == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trail is not installed in this database")));
+	return cat;
+}
+
 bool
 trail_is_own_relation(Oid relid)
 {

@@ -22,6 +22,9 @@ typedef struct TrailCatalog
  */
 extern const TrailCatalog *trail_catalog(void);
 
+/* The installation here, or an error saying trail is not installed */
+extern const TrailCatalog *trail_require_catalog(void);
+
 /* Is this relation one of trail's own (anything in schema trail)? */
 extern bool trail_is_own_relation(Oid relid);
 

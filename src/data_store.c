@@ -237,18 +237,6 @@ trail_data_store_drop_triggers(void)
 
 
 /*
- * Fail unless trail is installed in this database.
- */
-static void
-require_installed(void)
-{
-	if (trail_catalog() == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trail is not installed in this database")));
-}
-
-/*
  * trail.update_event_data_store(advanced_event_selectors, retention_period)
  */
 Datum
@@ -264,7 +252,7 @@ trail_update_event_data_store(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		result;
 
-	require_installed();
+	trail_require_catalog();
 	/* everything is checked before anything is changed */
 	if (selectors != NULL)
 		trail_selectors_validate(selectors);
@@ -384,7 +372,7 @@ trail_set_capture_options(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	StringInfoData params;
 
-	require_installed();
+	trail_require_catalog();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -266,18 +266,6 @@ check_settings(TrailSettings *t)
 }
 
 /*
- * Fail unless trail is installed here; returns the trail's ARN prefix.
- */
-static void
-require_installed(void)
-{
-	if (trail_catalog() == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trail is not installed in this database")));
-}
-
-/*
  * The ARN of a trail of this database.
  */
 static char *
@@ -424,77 +412,64 @@ set_logging(const char *name, bool logging)
 }
 
 /*
- * The JSON CloudTrail returns for CreateTrail and UpdateTrail (also the
- * requestParameters of their events, with the request's names).
+ * Append one member of a trail's JSON: the request names members in
+ * camelCase, the response (CloudTrail's Trail structure) in PascalCase.
+ */
+static void
+add_member(StringInfo buf, bool response, const char *key, const char *string,
+		   const char *literal)
+{
+	appendStringInfoString(buf, buf->len > 1 ? ",\"" : "\"");
+	appendStringInfoChar(buf, response ? pg_toupper((unsigned char) key[0]) : key[0]);
+	appendStringInfo(buf, "%s\":", key + 1);
+	if (string != NULL)
+		escape_json(buf, string);
+	else
+		appendStringInfoString(buf, literal);
+}
+
+/*
+ * A trail's settings as JSON: the requestParameters of CreateTrail and
+ * UpdateTrail events, or (response) what those calls return.
  */
 static char *
-trail_json(const TrailSettings *t, bool response)
+settings_json(const TrailSettings *t, bool response)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"name\":");
-	escape_json(&buf, t->name);
-	appendStringInfoString(&buf, ",\"s3BucketName\":");
-	escape_json(&buf, t->bucket);
+	appendStringInfoChar(&buf, '{');
+	add_member(&buf, response, "name", t->name, NULL);
+	add_member(&buf, response, "s3BucketName", t->bucket, NULL);
 	if (t->prefix)
-	{
-		appendStringInfoString(&buf, ",\"s3KeyPrefix\":");
-		escape_json(&buf, t->prefix);
-	}
+		add_member(&buf, response, "s3KeyPrefix", t->prefix, NULL);
 	if (t->topic)
-	{
-		appendStringInfoString(&buf, ",\"snsTopicName\":");
-		escape_json(&buf, t->topic);
-	}
-	appendStringInfo(&buf, ",\"includeGlobalServiceEvents\":%s,\"isMultiRegionTrail\":%s",
-					 t->include_global ? "true" : "false",
-					 t->multi_region ? "true" : "false");
+		add_member(&buf, response, "snsTopicName", t->topic, NULL);
+	add_member(&buf, response, "includeGlobalServiceEvents", NULL,
+			   t->include_global ? "true" : "false");
+	add_member(&buf, response, "isMultiRegionTrail", NULL,
+			   t->multi_region ? "true" : "false");
 	if (response)
 	{
-		appendStringInfoString(&buf, ",\"trailARN\":");
-		escape_json(&buf, trail_arn_of(t->name));
-		appendStringInfo(&buf, ",\"logFileValidationEnabled\":%s,\"isOrganizationTrail\":false}",
-						 t->validation ? "true" : "false");
+		add_member(&buf, response, "trailARN", trail_arn_of(t->name), NULL);
+		add_member(&buf, response, "logFileValidationEnabled", NULL,
+				   t->validation ? "true" : "false");
+		add_member(&buf, response, "isOrganizationTrail", NULL, "false");
 	}
 	else
-		appendStringInfo(&buf, ",\"enableLogFileValidation\":%s}",
-						 t->validation ? "true" : "false");
+		add_member(&buf, response, "enableLogFileValidation", NULL,
+				   t->validation ? "true" : "false");
+	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
 
 /*
- * The response of CreateTrail/UpdateTrail as jsonb, with CloudTrail's
- * member names.
+ * What CreateTrail and UpdateTrail return, as jsonb.
  */
 static Datum
 trail_response(const TrailSettings *t)
 {
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"Name\":");
-	escape_json(&buf, t->name);
-	appendStringInfoString(&buf, ",\"S3BucketName\":");
-	escape_json(&buf, t->bucket);
-	if (t->prefix)
-	{
-		appendStringInfoString(&buf, ",\"S3KeyPrefix\":");
-		escape_json(&buf, t->prefix);
-	}
-	if (t->topic)
-	{
-		appendStringInfoString(&buf, ",\"SnsTopicName\":");
-		escape_json(&buf, t->topic);
-	}
-	appendStringInfo(&buf, ",\"IncludeGlobalServiceEvents\":%s,\"IsMultiRegionTrail\":%s",
-					 t->include_global ? "true" : "false",
-					 t->multi_region ? "true" : "false");
-	appendStringInfoString(&buf, ",\"TrailARN\":");
-	escape_json(&buf, trail_arn_of(t->name));
-	appendStringInfo(&buf, ",\"LogFileValidationEnabled\":%s,\"IsOrganizationTrail\":false}",
-					 t->validation ? "true" : "false");
-	return JsonbPGetDatum(trail_jsonb_from_text(buf.data));
+	return JsonbPGetDatum(trail_jsonb_from_text(settings_json(t, true)));
 }
 
 /*
@@ -543,7 +518,7 @@ trail_create_trail(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	bool		isnull;
 
-	require_installed();
+	trail_require_catalog();
 	t.name = text_arg(fcinfo, ARG_NAME);
 	t.bucket = text_arg(fcinfo, ARG_BUCKET);
 	t.prefix = text_arg(fcinfo, ARG_PREFIX);
@@ -562,7 +537,7 @@ trail_create_trail(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("TrailAlreadyExistsException: trail %s already exists", t.name)));
 
-	record_call("CreateTrail", t.name, trail_json(&t, false));
+	record_call("CreateTrail", t.name, settings_json(&t, false));
 	write_trail(&t, true);
 	if (t.logging)
 		set_logging(t.name, true);
@@ -579,7 +554,7 @@ trail_update_trail(PG_FUNCTION_ARGS)
 	char	   *name = text_arg(fcinfo, ARG_NAME);
 	bool		was_logging;
 
-	require_installed();
+	trail_require_catalog();
 	if (name == NULL)
 		invalid_parameter("InvalidTrailNameException", "the trail name must not be NULL");
 	read_trail(name, &t);
@@ -600,7 +575,7 @@ trail_update_trail(PG_FUNCTION_ARGS)
 		t.logging = PG_GETARG_BOOL(ARG_LOGGING);
 	check_settings(&t);
 
-	record_call("UpdateTrail", t.name, trail_json(&t, false));
+	record_call("UpdateTrail", t.name, settings_json(&t, false));
 	write_trail(&t, false);
 	if (t.logging != was_logging)
 	{
@@ -622,7 +597,7 @@ trail_delete_trail(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 
-	require_installed();
+	trail_require_catalog();
 	if (name == NULL)
 		invalid_parameter("InvalidTrailNameException", "the trail name must not be NULL");
 	read_trail(name, &t);
@@ -645,7 +620,7 @@ logging_call(FunctionCallInfo fcinfo, bool logging)
 	TrailSettings t;
 	char	   *name = text_arg(fcinfo, 0);
 
-	require_installed();
+	trail_require_catalog();
 	if (name == NULL)
 		invalid_parameter("InvalidTrailNameException", "the trail name must not be NULL");
 	read_trail(name, &t);
@@ -683,7 +658,7 @@ trail_put_event_selectors(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		result;
 
-	require_installed();
+	trail_require_catalog();
 	if (name == NULL)
 		invalid_parameter("InvalidTrailNameException", "the trail name must not be NULL");
 	read_trail(name, &t);

@@ -95,10 +95,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("InvalidParameterException: trail_name and start_time are required")));
-	if (trail_catalog() == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trail is not installed in this database")));
+	(void) trail_require_catalog();
 	name = PG_GETARG_TEXT_PP(0);
 	start = PG_GETARG_TIMESTAMPTZ(1);
 	end = PG_ARGISNULL(2) ? GetCurrentTimestamp() : PG_GETARG_TIMESTAMPTZ(2);

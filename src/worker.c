@@ -1,15 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The maintenance background workers: a launcher, and one short-lived
- *	  worker per database and pass.
+ *	  The background workers: a launcher, and one short-lived worker per
+ *	  database and pass, which maintains partitions (partition.c) and
+ *	  delivers trails' files (delivery.c).
  *
  * trail keeps its partitions in every database where it is installed, but a
  * background worker can connect to one database only, for life.  So, as in
  * autovacuum and pg_prewarm's autoprewarm, a launcher reads the list of
  * databases and starts a worker for each in turn, waiting for one to finish
- * before it starts the next.  The worker runs one maintenance pass
- * (partition.c) and exits.
+ * before it starts the next.  The worker runs a maintenance pass every
+ * trail.maintenance_interval and a delivery pass every
+ * trail.delivery_interval (both in one worker when both are due), and
+ * exits.
  *
  * Design notes:
  *
