@@ -67,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -150,6 +151,16 @@ typedef struct LoadedKey
 	char		fingerprint[33];
 } LoadedKey;
 
+/* an expected digest key, split up if it is one of this trail's */
+typedef struct ExpectedKey
+{
+	const char *key;			/* the caller's string */
+	char	   *account;		/* NULL if not a digest key of this trail
+								 * under the prefix */
+	char	   *region;
+	long long	ts;				/* the timestamp in its name */
+} ExpectedKey;
+
 /* the state of one tv_validate call */
 typedef struct Ctx
 {
@@ -161,6 +172,8 @@ typedef struct Ctx
 	TvReport   *rep;
 	int			rescap;
 	StrSet		checked;
+	ExpectedKey *expected;		/* the request's expected_digests, parsed */
+	int			nexpected;
 	int			have_times;
 	char	   *error;			/* set when the run fails */
 } Ctx;
@@ -241,6 +254,32 @@ tv_strdup(const char *s)
 }
 
 /*
+ * Returns a malloc'd string formatted like vprintf, or NULL when out of
+ * memory.  It works on copies of ap, which the caller still va_ends.
+ */
+TV_PRINTF(1, 0)
+static char *
+tv_vsprintf(const char *fmt, va_list ap)
+{
+	va_list		aq;
+	int			n;
+	char	   *s;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return NULL;
+	s = malloc((size_t) n + 1);
+	if (!s)
+		return NULL;
+	va_copy(aq, ap);
+	vsnprintf(s, (size_t) n + 1, fmt, aq);
+	va_end(aq);
+	return s;
+}
+
+/*
  * Returns a malloc'd string formatted like printf, or NULL when out of
  * memory.
  */
@@ -249,19 +288,10 @@ static char *
 tv_sprintf(const char *fmt,...)
 {
 	va_list		ap;
-	int			n;
 	char	   *s;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	s = malloc((size_t) n + 1);
-	if (!s)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t) n + 1, fmt, ap);
+	s = tv_vsprintf(fmt, ap);
 	va_end(ap);
 	return s;
 }
@@ -275,20 +305,11 @@ static int
 fail(Ctx *c, const char *fmt,...)
 {
 	va_list		ap;
-	int			n;
 
 	if (c->error)
 		return -1;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	c->error = malloc((size_t) n + 1);
-	if (!c->error)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(c->error, (size_t) n + 1, fmt, ap);
+	c->error = tv_vsprintf(fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -354,22 +375,52 @@ sink_digest(void *arg, const unsigned char *data, size_t len)
 }
 
 /*
+ * Makes room for one more element in a growable array holding n elements
+ * of size bytes, with room for *cap: when it is full, doubles *cap (or sets
+ * it to first_cap) and reallocates.  Returns the array, possibly moved, or
+ * NULL when out of memory (the array and *cap are then unchanged).
+ */
+static void *
+array_grow(void *items, int n, int *cap, size_t size, int first_cap)
+{
+	int			newcap;
+	void	   *grown;
+
+	if (n < *cap)
+		return items;
+	newcap = *cap ? *cap * 2 : first_cap;
+	grown = realloc(items, size * (size_t) newcap);
+	if (grown)
+		*cap = newcap;
+	return grown;
+}
+
+/*
+ * Frees the first n strings of an array of malloc'd strings (NULL entries
+ * allowed), then the array itself.
+ */
+static void
+free_strings(char **items, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+/*
  * Appends a malloc'd copy of s to a name list.  Returns 0 or -1 when out
  * of memory.
  */
 static int
 names_push(NameList *l, const char *s)
 {
-	if (l->n == l->cap)
-	{
-		int			cap = l->cap ? l->cap * 2 : 8;
-		char	  **items = realloc(l->items, sizeof(char *) * (size_t) cap);
+	char	  **items = array_grow(l->items, l->n, &l->cap, sizeof(char *), 8);
 
-		if (!items)
-			return -1;
-		l->items = items;
-		l->cap = cap;
-	}
+	if (!items)
+		return -1;
+	l->items = items;
 	if (!(l->items[l->n] = tv_strdup(s)))
 		return -1;
 	l->n++;
@@ -397,11 +448,7 @@ names_add(NameList *l, const char *s)
 static void
 names_free(NameList *l)
 {
-	int			i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
+	free_strings(l->items, (size_t) l->n);
 	l->items = NULL;
 	l->n = l->cap = 0;
 }
@@ -422,17 +469,12 @@ cmp_names(const void *a, const void *b)
 static int
 entries_add(EntryList *l, const char *key, long long ts)
 {
-	if (l->n == l->cap)
-	{
-		int			cap = l->cap ? l->cap * 2 : 32;
-		DigestEntry *items = realloc(l->items,
-									 sizeof(DigestEntry) * (size_t) cap);
+	DigestEntry *items = array_grow(l->items, l->n, &l->cap,
+									sizeof(DigestEntry), 32);
 
-		if (!items)
-			return -1;
-		l->items = items;
-		l->cap = cap;
-	}
+	if (!items)
+		return -1;
+	l->items = items;
 	if (!(l->items[l->n].key = tv_strdup(key)))
 		return -1;
 	l->items[l->n].ts = ts;
@@ -570,11 +612,7 @@ set_add(StrSet *set, const char *s)
 static void
 set_free(StrSet *set)
 {
-	size_t		i;
-
-	for (i = 0; i < set->cap; i++)
-		free(set->slots[i]);
-	free(set->slots);
+	free_strings(set->slots, set->cap);
 	set->slots = NULL;
 	set->cap = set->n = 0;
 }
@@ -690,6 +728,17 @@ key_is_safe(const char *key)
 }
 
 /*
+ * Is there a regular file (or a link to one) at path?
+ */
+static int
+is_regular_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
  * Returns a malloc'd "<dir>/<key>", or NULL when out of memory.
  */
 static char *
@@ -760,26 +809,66 @@ make_time(int y, int mo, int d, int h, int mi, int s, long long *out)
 }
 
 /*
- * Parses "YYYY-MM-DDTHH:MM:SSZ" (exactly) into unix seconds.
+ * Parses the first nfields of year, month, day, hour, minute and second
+ * (the digits at s + pos[0], 4 for the year and 2 for each other field;
+ * the fields not parsed are 0) into unix seconds.  Returns 1, or 0 if a
+ * field is not all digits or out of range.
+ */
+static int
+parse_time_fields(const char *s, const int pos[6], int nfields,
+				  long long *out)
+{
+	int			f[6] = {0, 0, 0, 0, 0, 0};
+	int			i;
+
+	for (i = 0; i < nfields; i++)
+		if (!parse_digits(s + pos[i], i == 0 ? 4 : 2, &f[i]))
+			return 0;
+	return make_time(f[0], f[1], f[2], f[3], f[4], f[5], out);
+}
+
+/*
+ * See log_validation.h.
+ */
+int
+tv_parse_time(const char *s, long long *out)
+{
+	/* where the fields of YYYY-MM-DDTHH:MM:SS start */
+	static const int pos[6] = {0, 5, 8, 11, 14, 17};
+	size_t		n = strlen(s);
+
+	if (n < 10 || s[4] != '-' || s[7] != '-')
+		return -1;
+	if (n > 10 &&
+		((n != 19 && n != 20) || s[10] != 'T' || s[13] != ':' ||
+		 s[16] != ':' || (n == 20 && s[19] != 'Z')))
+		return -1;
+	return parse_time_fields(s, pos, n == 10 ? 3 : 6, out) ? 0 : -1;
+}
+
+/*
+ * See log_validation.h.
+ */
+const char *
+tv_format_time(long long t, char *buf, size_t size)
+{
+	time_t		tt = (time_t) t;
+	struct tm	tm;
+
+	if (!gmtime_r(&tt, &tm) ||
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%lld", t);
+	return buf;
+}
+
+/*
+ * Parses "YYYY-MM-DDTHH:MM:SSZ" (exactly: the form inside digests) into
+ * unix seconds.
  */
 static int
 parse_iso_time(const char *s, long long *out)
 {
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				sec;
-
-	if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-		s[13] != ':' || s[16] != ':' || s[19] != 'Z')
-		return 0;
-	if (!parse_digits(s, 4, &y) || !parse_digits(s + 5, 2, &mo) ||
-		!parse_digits(s + 8, 2, &d) || !parse_digits(s + 11, 2, &h) ||
-		!parse_digits(s + 14, 2, &mi) || !parse_digits(s + 17, 2, &sec))
-		return 0;
-	return make_time(y, mo, d, h, mi, sec, out);
+	return strlen(s) == 20 && tv_parse_time(s, out) == 0;
 }
 
 /*
@@ -788,20 +877,12 @@ parse_iso_time(const char *s, long long *out)
 static int
 parse_name_time(const char *s, long long *out)
 {
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				sec;
+	/* where the fields of YYYYMMDDTHHMMSS start */
+	static const int pos[6] = {0, 4, 6, 9, 11, 13};
 
 	if (s[8] != 'T' || s[15] != 'Z')
 		return 0;
-	if (!parse_digits(s, 4, &y) || !parse_digits(s + 4, 2, &mo) ||
-		!parse_digits(s + 6, 2, &d) || !parse_digits(s + 9, 2, &h) ||
-		!parse_digits(s + 11, 2, &mi) || !parse_digits(s + 13, 2, &sec))
-		return 0;
-	return make_time(y, mo, d, h, mi, sec, out);
+	return parse_time_fields(s, pos, 6, out);
 }
 
 
@@ -846,30 +927,21 @@ static int
 utf8_sequence(const unsigned char *p, const unsigned char *end)
 {
 	int			n;
-	unsigned char lo = 0x80,
-				hi = 0xBF;
+	unsigned char lo;
+	unsigned char hi;
 	int			i;
 
 	if (p[0] >= 0xC2 && p[0] <= 0xDF)
 		n = 2;
 	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-	{
 		n = 3;
-		if (p[0] == 0xE0)
-			lo = 0xA0;
-		else if (p[0] == 0xED)
-			hi = 0x9F;
-	}
 	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-	{
 		n = 4;
-		if (p[0] == 0xF0)
-			lo = 0x90;
-		else if (p[0] == 0xF4)
-			hi = 0x8F;
-	}
 	else
 		return 0;
+	/* the second byte's range: narrower after E0, ED, F0 and F4 */
+	lo = p[0] == 0xE0 ? 0xA0 : p[0] == 0xF0 ? 0x90 : 0x80;
+	hi = p[0] == 0xED ? 0x9F : p[0] == 0xF4 ? 0x8F : 0xBF;
 	if (end - p < n)
 		return 0;
 	if (p[1] < lo || p[1] > hi)
@@ -900,6 +972,21 @@ json_hex4(const unsigned char *p, const unsigned char *end)
 		v = v * 16 + x;
 	}
 	return v;
+}
+
+/*
+ * The character a one-character JSON escape stands for, given e, the
+ * character after the backslash ('n' gives a newline); 0 if e is not one
+ * of " \ / b f n r t (the caller handles \u escapes).
+ */
+static char
+json_unescape(char e)
+{
+	static const char escapes[] = "\"\\/bfnrt";
+	static const char chars[] = "\"\\/\b\f\n\r\t";
+	const char *hit = e ? strchr(escapes, e) : NULL;
+
+	return hit ? chars[hit - escapes] : 0;
 }
 
 /*
@@ -974,61 +1061,38 @@ json_string(JsonParser *ps)
 			if (++p >= end)
 				goto bad;
 			e = (char) *p++;
-			switch (e)
+			if (e == 'u')
 			{
-				case '"':
-				case '\\':
-				case '/':
-					if (buf_append(&b, &e, 1) != 0)
-						goto oom;
-					break;
-				case 'b':
-					if (buf_append(&b, "\b", 1) != 0)
-						goto oom;
-					break;
-				case 'f':
-					if (buf_append(&b, "\f", 1) != 0)
-						goto oom;
-					break;
-				case 'n':
-					if (buf_append(&b, "\n", 1) != 0)
-						goto oom;
-					break;
-				case 'r':
-					if (buf_append(&b, "\r", 1) != 0)
-						goto oom;
-					break;
-				case 't':
-					if (buf_append(&b, "\t", 1) != 0)
-						goto oom;
-					break;
-				case 'u':
-					{
-						long		cp = json_hex4(p, end);
+				long		cp = json_hex4(p, end);
 
-						if (cp < 0)
-							goto bad;
-						p += 4;
-						if (cp >= 0xD800 && cp <= 0xDBFF)
-						{
-							long		lo;
-
-							if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
-								goto bad;
-							lo = json_hex4(p + 2, end);
-							if (lo < 0xDC00 || lo > 0xDFFF)
-								goto bad;
-							p += 6;
-							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-						}
-						else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0)
-							goto bad;
-						if (utf8_put(&b, cp) != 0)
-							goto oom;
-						break;
-					}
-				default:
+				if (cp < 0)
 					goto bad;
+				p += 4;
+				if (cp >= 0xD800 && cp <= 0xDBFF)
+				{
+					long		lo;
+
+					if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
+						goto bad;
+					lo = json_hex4(p + 2, end);
+					if (lo < 0xDC00 || lo > 0xDFFF)
+						goto bad;
+					p += 6;
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				}
+				else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0)
+					goto bad;
+				if (utf8_put(&b, cp) != 0)
+					goto oom;
+			}
+			else
+			{
+				char		plain = json_unescape(e);
+
+				if (!plain)
+					goto bad;
+				if (buf_append(&b, &plain, 1) != 0)
+					goto oom;
 			}
 		}
 		else if (ch < 0x80)
@@ -1760,17 +1824,12 @@ add_result(Ctx *c, int is_digest, const char *bucket, const char *key,
 	TvReport   *rep = c->rep;
 	TvResult   *r;
 	int			valid = strcmp(status, ST_VALID) == 0;
+	TvResult   *res = array_grow(rep->results, rep->nresults, &c->rescap,
+								 sizeof(TvResult), 64);
 
-	if (rep->nresults == c->rescap)
-	{
-		int			cap = c->rescap ? c->rescap * 2 : 64;
-		TvResult   *res = realloc(rep->results, sizeof(TvResult) * (size_t) cap);
-
-		if (!res)
-			return -1;
-		rep->results = res;
-		c->rescap = cap;
-	}
+	if (!res)
+		return -1;
+	rep->results = res;
 	r = &rep->results[rep->nresults];
 	r->file_type = tv_strdup(is_digest ? "digest" : "log");
 	r->bucket = tv_strdup(bucket);
@@ -2198,6 +2257,56 @@ in_window(const Ctx *c, long long ts)
 }
 
 /*
+ * Adds to out the digests of the trail in the directory whose key (path
+ * relative to the bucket directory) is rel and whose name timestamp is in
+ * the window.  levels is how many levels of date directories (<Y>/<M>/<D>,
+ * names of digits only) stand between rel and the digest files; each is
+ * walked.  Returns 0 or -1.
+ */
+static int
+list_digest_tree(Ctx *c, const char *account, const char *region,
+				 const char *rel, int levels, EntryList *out)
+{
+	char	   *dir = path_join(c->req->bucket_dir, rel);
+	NameList	names = {0};
+	int			rc;
+	int			i;
+
+	if (!dir)
+		return -1;
+	rc = list_dir(c, dir, levels > 0, &names);
+	for (i = 0; i < names.n && rc == 0; i++)
+	{
+		const char *name = names.items[i];
+		long long	ts = 0;
+		char	   *key;
+		char	   *path;
+
+		if (levels > 0 ? !is_digits(name) :
+			(!match_digest_name(name, account, region, c->req->trail_name,
+								&ts) || !in_window(c, ts)))
+			continue;
+		key = path_join(rel, name);
+		if (!key)
+			rc = -1;
+		else if (levels > 0)
+			rc = list_digest_tree(c, account, region, key, levels - 1, out);
+		else if (!(path = path_join(c->req->bucket_dir, key)))
+			rc = -1;
+		else
+		{
+			if (is_regular_file(path))
+				rc = entries_add(out, key, ts);
+			free(path);
+		}
+		free(key);
+	}
+	names_free(&names);
+	free(dir);
+	return rc;
+}
+
+/*
  * Lists the digests of the trail under
  * <prefix>AWSLogs/<account>/CloudTrail-Digest/<region>/<Y>/<M>/<D>/ whose
  * name timestamp is in the window.  Returns 0 or -1.
@@ -2207,86 +2316,11 @@ list_region(Ctx *c, const char *account, const char *region, EntryList *out)
 {
 	char	   *base = tv_sprintf("%sAWSLogs/%s/CloudTrail-Digest/%s",
 								  c->prefix, account, region);
-	NameList	years = {0};
-	int			rc = -1;
-	int			yi,
-				mi,
-				di,
-				fi;
+	int			rc;
 
 	if (!base)
 		return -1;
-	{
-		char	   *dir = path_join(c->req->bucket_dir, base);
-
-		if (!dir)
-			goto done;
-		rc = list_dir(c, dir, 1, &years);
-		free(dir);
-		if (rc != 0)
-			goto done;
-	}
-	for (yi = 0; yi < years.n && rc == 0; yi++)
-	{
-		NameList	months = {0};
-		char	   *ydir;
-
-		if (!is_digits(years.items[yi]))
-			continue;
-		ydir = tv_sprintf("%s/%s/%s", c->req->bucket_dir, base, years.items[yi]);
-		rc = ydir ? list_dir(c, ydir, 1, &months) : -1;
-		for (mi = 0; mi < months.n && rc == 0; mi++)
-		{
-			NameList	days = {0};
-			char	   *mdir;
-
-			if (!is_digits(months.items[mi]))
-				continue;
-			mdir = path_join(ydir, months.items[mi]);
-			rc = mdir ? list_dir(c, mdir, 1, &days) : -1;
-			for (di = 0; di < days.n && rc == 0; di++)
-			{
-				NameList	files = {0};
-				char	   *ddir;
-
-				if (!is_digits(days.items[di]))
-					continue;
-				ddir = path_join(mdir, days.items[di]);
-				rc = ddir ? list_dir(c, ddir, 0, &files) : -1;
-				for (fi = 0; fi < files.n && rc == 0; fi++)
-				{
-					long long	ts;
-					char	   *key;
-					char	   *path;
-					struct stat st;
-
-					if (!match_digest_name(files.items[fi], account, region,
-										   c->req->trail_name, &ts) ||
-						!in_window(c, ts))
-						continue;
-					key = tv_sprintf("%s/%s/%s/%s/%s", base, years.items[yi],
-									 months.items[mi], days.items[di],
-									 files.items[fi]);
-					path = key ? path_join(c->req->bucket_dir, key) : NULL;
-					if (!path)
-						rc = -1;
-					else if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-						rc = entries_add(out, key, ts);
-					free(key);
-					free(path);
-				}
-				names_free(&files);
-				free(ddir);
-			}
-			names_free(&days);
-			free(mdir);
-		}
-		names_free(&months);
-		free(ydir);
-	}
-
-done:
-	names_free(&years);
+	rc = list_digest_tree(c, account, region, base, 3, out);
 	free(base);
 	return rc;
 }
@@ -2393,24 +2427,10 @@ validate_account(Ctx *c, const char *account)
 
 		rc = dir ? list_dir(c, dir, 1, &regions) : -1;
 		free(dir);
-		for (i = 0; i < c->req->nexpected && rc == 0; i++)
-		{
-			char	   *a,
-					   *r;
-			long long	ts;
-			int			p = parse_expected_key(c, c->req->expected_digests[i],
-											   &a, &r, &ts);
-
-			if (p < 0)
-				rc = -1;
-			else if (p > 0)
-			{
-				if (strcmp(a, account) == 0)
-					rc = names_add(&regions, r);
-				free(a);
-				free(r);
-			}
-		}
+		for (i = 0; i < c->nexpected && rc == 0; i++)
+			if (c->expected[i].account &&
+				strcmp(c->expected[i].account, account) == 0)
+				rc = names_add(&regions, c->expected[i].region);
 		if (regions.n > 1)
 			qsort(regions.items, (size_t) regions.n, sizeof(char *), cmp_names);
 	}
@@ -2420,24 +2440,14 @@ validate_account(Ctx *c, const char *account)
 		EntryList	entries = {0};
 
 		rc = list_region(c, account, regions.items[ri], &entries);
-		for (i = 0; i < c->req->nexpected && rc == 0; i++)
+		for (i = 0; i < c->nexpected && rc == 0; i++)
 		{
-			char	   *a,
-					   *r;
-			long long	ts;
-			int			p = parse_expected_key(c, c->req->expected_digests[i],
-											   &a, &r, &ts);
+			const ExpectedKey *e = &c->expected[i];
 
-			if (p < 0)
-				rc = -1;
-			else if (p > 0)
-			{
-				if (strcmp(a, account) == 0 &&
-					strcmp(r, regions.items[ri]) == 0 && in_window(c, ts))
-					rc = entries_add(&entries, c->req->expected_digests[i], ts);
-				free(a);
-				free(r);
-			}
+			if (e->account && strcmp(e->account, account) == 0 &&
+				strcmp(e->region, regions.items[ri]) == 0 &&
+				in_window(c, e->ts))
+				rc = entries_add(&entries, e->key, e->ts);
 		}
 		if (rc == 0)
 		{
@@ -2459,32 +2469,20 @@ report_odd_expected(Ctx *c)
 {
 	int			i;
 
-	for (i = 0; i < c->req->nexpected; i++)
+	for (i = 0; i < c->nexpected; i++)
 	{
-		const char *key = c->req->expected_digests[i];
-		char	   *a,
-				   *r;
-		long long	ts;
-		int			p;
+		const char *key = c->expected[i].key;
 		int			exists = 0;
 
-		p = parse_expected_key(c, key, &a, &r, &ts);
-		if (p < 0)
-			return -1;
-		if (p > 0)
-		{
-			free(a);
-			free(r);
+		if (c->expected[i].account)
 			continue;
-		}
 		if (key_is_safe(key))
 		{
 			char	   *path = path_join(c->req->bucket_dir, key);
-			struct stat st;
 
 			if (!path)
 				return -1;
-			exists = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+			exists = is_regular_file(path);
 			free(path);
 		}
 		if (!exists && !set_contains(&c->checked, key))
@@ -2592,6 +2590,32 @@ load_keys(Ctx *c)
 }
 
 /*
+ * Splits the request's expected digest keys (see parse_expected_key), once
+ * for all the walks over them.  Returns 0 or -1 when out of memory.
+ */
+static int
+load_expected(Ctx *c)
+{
+	int			i;
+
+	if (c->req->nexpected > 0 &&
+		!(c->expected = calloc((size_t) c->req->nexpected,
+							   sizeof(ExpectedKey))))
+		return -1;
+	c->nexpected = c->req->nexpected;	/* all zeroed: safe to free */
+	for (i = 0; i < c->nexpected; i++)
+	{
+		ExpectedKey *e = &c->expected[i];
+
+		e->key = c->req->expected_digests[i];
+		if (parse_expected_key(c, e->key, &e->account, &e->region,
+							   &e->ts) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
  * See log_validation.h.
  */
 int
@@ -2620,6 +2644,8 @@ tv_validate(const TvRequest *req, TvReport *report, char **error)
 		rc = check_request(&c, req);
 	if (rc == 0)
 		rc = load_keys(&c);
+	if (rc == 0)
+		rc = load_expected(&c);
 
 	/* the accounts: the one asked for, or every one found or expected */
 	if (rc == 0 && req->account)
@@ -2630,23 +2656,9 @@ tv_validate(const TvRequest *req, TvReport *report, char **error)
 
 		rc = dir ? list_dir(&c, dir, 1, &accounts) : -1;
 		free(dir);
-		for (i = 0; i < req->nexpected && rc == 0; i++)
-		{
-			char	   *a,
-					   *r;
-			long long	ts;
-			int			p = parse_expected_key(&c, req->expected_digests[i],
-											   &a, &r, &ts);
-
-			if (p < 0)
-				rc = -1;
-			else if (p > 0)
-			{
-				rc = names_add(&accounts, a);
-				free(a);
-				free(r);
-			}
-		}
+		for (i = 0; i < c.nexpected && rc == 0; i++)
+			if (c.expected[i].account)
+				rc = names_add(&accounts, c.expected[i].account);
 		if (rc == 0 && accounts.n > 1)
 			qsort(accounts.items, (size_t) accounts.n, sizeof(char *), cmp_names);
 	}
@@ -2660,6 +2672,12 @@ tv_validate(const TvRequest *req, TvReport *report, char **error)
 	for (i = 0; i < c.nkeys; i++)
 		EVP_PKEY_free(c.keys[i].pkey);
 	free(c.keys);
+	for (i = 0; i < c.nexpected; i++)
+	{
+		free(c.expected[i].account);
+		free(c.expected[i].region);
+	}
+	free(c.expected);
 	free(c.prefix);
 	if (rc != 0)
 	{

@@ -124,4 +124,21 @@ extern void tv_report_free(TvReport *report);
 extern int	tv_key_fingerprint(const unsigned char *der, size_t der_len,
 							   char out[33]);
 
+/*
+ * Parses a UTC time, as the trail-validate options take it:
+ * YYYY-MM-DDTHH:MM:SSZ, the same without the Z, or YYYY-MM-DD (midnight).
+ * The date is proleptic Gregorian and must exist; hours are 00-23, minutes
+ * and seconds 00-59.  Returns 0 and sets *out (unix seconds), or -1 if s is
+ * not such a time.  Times inside digests are parsed the same way, but only
+ * in the first form.
+ */
+extern int	tv_parse_time(const char *s, long long *out);
+
+/*
+ * Formats unix seconds t as YYYY-MM-DDTHH:MM:SSZ (UTC) into buf, of size
+ * bytes, or as the plain number if the time cannot be formatted so or does
+ * not fit; 32 bytes are always enough.  Returns buf.
+ */
+extern const char *tv_format_time(long long t, char *buf, size_t size);
+
 #endif							/* TRAIL_LOG_VALIDATION_H */

@@ -18,7 +18,9 @@
  * Design notes:
  *
  *	- All the checking is in src/log_validation.c, shared with the
- *	  extension; this file is options, key files and output only.
+ *	  extension, and so are the parsing and formatting of times
+ *	  (tv_parse_time, tv_format_time); this file is options, key files and
+ *	  output only.
  *	- Public key files may be PEM ("RSA PUBLIC KEY" or "PUBLIC KEY", several
  *	  blocks allowed) or DER (PKCS#1 or SubjectPublicKeyInfo).
  *	- The bucket name (which digests record) is the last component of
@@ -147,94 +149,6 @@ list_add(PtrList *l, void *p)
 		l->cap = cap;
 	}
 	l->items[l->n++] = p;
-}
-
-/*
- * Days from 1970-01-01 to the given proleptic Gregorian date.
- */
-static long long
-days_from_civil(long long y, int m, int d)
-{
-	long long	era;
-	long long	yoe;
-	long long	doy;
-	long long	doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/*
- * Parses n digits at s; 0 if they are not all digits.
- */
-static int
-digits(const char *s, int n, int *out)
-{
-	int			v = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 1;
-}
-
-/*
- * Parses a UTC time argument: YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS with an
- * optional Z.  Returns 1 and sets *out (unix seconds), or 0.
- */
-static int
-parse_time_arg(const char *s, long long *out)
-{
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	size_t		n = strlen(s);
-	int			y,
-				mo,
-				d,
-				h = 0,
-				mi = 0,
-				sec = 0;
-	int			leap;
-
-	if (n < 10 || s[4] != '-' || s[7] != '-' ||
-		!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d))
-		return 0;
-	if (n > 10)
-	{
-		if ((n != 19 && n != 20) || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-			(n == 20 && s[19] != 'Z') ||
-			!digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
-			!digits(s + 17, 2, &sec))
-			return 0;
-	}
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-		(mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 59)
-		return 0;
-	*out = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + sec;
-	return 1;
-}
-
-/*
- * Formats unix seconds as YYYY-MM-DDTHH:MM:SSZ into buf.
- */
-static const char *
-format_time(long long t, char *buf, size_t size)
-{
-	time_t		tt = (time_t) t;
-	struct tm	tm;
-
-	if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, size, "%lld", t);
-	return buf;
 }
 
 /*
@@ -594,14 +508,14 @@ main(int argc, char **argv)
 		usage(stderr, 0);
 		goto done;
 	}
-	if (start_arg && !parse_time_arg(start_arg, &req.start_time))
+	if (start_arg && tv_parse_time(start_arg, &req.start_time) != 0)
 	{
 		error_msg("invalid --start-time \"%s\" (expected YYYY-MM-DDTHH:MM:SSZ "
 				  "or YYYY-MM-DD)", start_arg);
 		usage(stderr, 0);
 		goto done;
 	}
-	if (end_arg && !parse_time_arg(end_arg, &req.end_time))
+	if (end_arg && tv_parse_time(end_arg, &req.end_time) != 0)
 	{
 		error_msg("invalid --end-time \"%s\" (expected YYYY-MM-DDTHH:MM:SSZ "
 				  "or YYYY-MM-DD)", end_arg);
@@ -659,8 +573,8 @@ main(int argc, char **argv)
 	if (verbose)
 		printf("Validating log files for trail %s in %s between %s and %s\n\n",
 			   trail, bucket,
-			   format_time(req.start_time, b1, sizeof(b1)),
-			   format_time(req.end_time, b2, sizeof(b2)));
+			   tv_format_time(req.start_time, b1, sizeof(b1)),
+			   tv_format_time(req.end_time, b2, sizeof(b2)));
 	if (tv_validate(&req, &rep, &err) != 0)
 	{
 		error_msg("%s", err ? err : "validation failed");
@@ -680,8 +594,8 @@ main(int argc, char **argv)
 	if (rep.nresults > 0)
 		printf("\n");
 	printf("Results requested for %s to %s\n",
-		   format_time(req.start_time, b1, sizeof(b1)),
-		   format_time(req.end_time, b2, sizeof(b2)));
+		   tv_format_time(req.start_time, b1, sizeof(b1)),
+		   tv_format_time(req.end_time, b2, sizeof(b2)));
 	if (rep.digests_valid + rep.digests_invalid == 0)
 	{
 		printf("No digest files found\n");
@@ -693,8 +607,8 @@ main(int argc, char **argv)
 			printf("No valid digests found in range\n");
 		else
 			printf("Results found for %s to %s:\n",
-				   format_time(rep.oldest_start, b1, sizeof(b1)),
-				   format_time(rep.newest_end, b2, sizeof(b2)));
+				   tv_format_time(rep.oldest_start, b1, sizeof(b1)),
+				   tv_format_time(rep.newest_end, b2, sizeof(b2)));
 		printf("\n");
 		print_ratio(rep.digests_valid, rep.digests_invalid, "digest");
 		print_ratio(rep.logs_valid, rep.logs_invalid, "log");
