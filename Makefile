@@ -19,7 +19,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # Warning-free under -Wall -Wextra -Werror; the two -Wno- are for PostgreSQL's own headers
 # and its Node/DefElem idioms, not for our code paths.
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK = -lcrypto -lz
+SHLIB_LINK = -lcrypto -lz -ldeflate
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 
 PACKAGES=(
-	make gcc libssl-dev zlib1g-dev
+	make gcc libssl-dev zlib1g-dev libdeflate-dev
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
 	postgresql-15-pgaudit

@@ -217,3 +217,20 @@ trail_jsonb_one_resource(const char *type, const char *arn, const char *name)
 	appendStringInfoChar(&buf, ']');
 	return trail_jsonb_from_text(buf.data);
 }
+
+void
+trail_uuid_string(const pg_uuid_t *uuid, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+	char	   *p = out;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0f];
+	}
+	*p = '\0';
+}

@@ -55,6 +55,10 @@ extern void trail_event_init(TrailEvent *ev, const char *category,
 /* A time-ordered UUID (version 7 layout), strictly increasing per backend. */
 extern void trail_uuid_v7(pg_uuid_t *out, TimestampTz at);
 
+/* The text form of a UUID (36 characters and a NUL) */
+#define TRAIL_UUID_STRLEN 37
+extern void trail_uuid_string(const pg_uuid_t *uuid, char *out);
+
 /*
  * Building a flat JSON object straight into jsonb, for the hot paths where
  * writing JSON text and parsing it again would cost more than the event.

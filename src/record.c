@@ -32,6 +32,7 @@
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 
+#include "context.h"
 #include "event.h"
 #include "record.h"
 
@@ -342,7 +343,10 @@ write_bool(StringInfo buf, Datum value, const char *key)
 static void
 write_uuid(StringInfo buf, Datum value, const char *key)
 {
-	escape_json(buf, DatumGetCString(DirectFunctionCall1(uuid_out, value)));
+	char		text[TRAIL_UUID_STRLEN];
+
+	trail_uuid_string(DatumGetUUIDP(value), text);
+	appendStringInfo(buf, "\"%s\"", text);
 }
 
 /*
@@ -365,9 +369,68 @@ member(StringInfo buf, RecordRow *row, RecordColumn c, const char *key,
 		write(buf, d, key);
 }
 
-void
-trail_render_record(HeapTupleHeader rec, StringInfo buf)
+/*
+ * Write a JSON object's members but those listed in skip, without its
+ * closing brace; returns whether it wrote any.
+ */
+static bool
+emit_object_open(StringInfo buf, JsonbContainer *jc, const char *const *skip)
 {
+	JsonbIterator *it = JsonbIteratorInit(jc);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		first = true;
+	char	   *key = NULL;
+	int			keylen = 0;
+
+	appendStringInfoChar(buf, '{');
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = v.val.string.val;
+			keylen = v.val.string.len;
+		}
+		else if (tok == WJB_VALUE && !key_listed(skip, key, keylen))
+			emit_member(buf, &first, key, keylen, &v);
+	}
+	return !first;
+}
+
+/*
+ * Write a column that holds a JSON object, left open for a row event's own
+ * members (see TrailRowTemplate): cut receives where they go, *empty says
+ * whether they need no comma before them.
+ */
+static void
+member_open(StringInfo buf, RecordRow *row, RecordColumn c, const char *key,
+			const char *const *skip, int *cut, bool *empty)
+{
+	bool		isnull;
+	Datum		d = column(row, c, &isnull);
+	Jsonb	   *j = isnull ? NULL : DatumGetJsonbP(d);
+
+	appendStringInfo(buf, ",\"%s\":", key);
+	if (j != NULL && JsonContainerIsObject(&j->root))
+		*empty = !emit_object_open(buf, &j->root, skip);
+	else
+	{
+		appendStringInfoChar(buf, '{');
+		*empty = true;
+	}
+	*cut = buf->len;
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * Render a row (as trail_render_record) or, with a template to fill in,
+ * the statement row of row events with their own parts left out.
+ */
+static void
+render(HeapTupleHeader rec, StringInfo buf, TrailRowTemplate *tpl)
+{
+	static const char *const no_keys[] = {NULL};
+	static const char *const row_extra_keys[] = {"rowImages", "rowEvents", NULL};
 	Oid			typid = HeapTupleHeaderGetTypeId(rec);
 	int32		typmod = HeapTupleHeaderGetTypMod(rec);
 	RecordRow	row;
@@ -417,13 +480,37 @@ trail_render_record(HeapTupleHeader rec, StringInfo buf)
 		member(buf, &row, COL_USER_AGENT, "userAgent", true, write_text);
 		member(buf, &row, COL_ERROR_CODE, "errorCode", true, write_text);
 		member(buf, &row, COL_ERROR_MESSAGE, "errorMessage", true, write_text);
-		member(buf, &row, COL_REQUEST_PARAMETERS, "requestParameters", false, write_jsonb);
-		member(buf, &row, COL_RESPONSE_ELEMENTS, "responseElements", false, write_jsonb);
-		member(buf, &row, COL_ADDITIONAL_EVENT_DATA, "additionalEventData", true, write_jsonb);
-		member(buf, &row, COL_REQUEST_ID, "requestID", false, write_text);
-		member(buf, &row, COL_EVENT_ID, "eventID", false, write_uuid);
-		member(buf, &row, COL_READ_ONLY, "readOnly", true, write_bool);
-		member(buf, &row, COL_RESOURCES, "resources", true, write_jsonb);
+		if (tpl == NULL)
+		{
+			member(buf, &row, COL_REQUEST_PARAMETERS, "requestParameters", false, write_jsonb);
+			member(buf, &row, COL_RESPONSE_ELEMENTS, "responseElements", false, write_jsonb);
+			member(buf, &row, COL_ADDITIONAL_EVENT_DATA, "additionalEventData", true, write_jsonb);
+			member(buf, &row, COL_REQUEST_ID, "requestID", false, write_text);
+			member(buf, &row, COL_EVENT_ID, "eventID", false, write_uuid);
+			member(buf, &row, COL_READ_ONLY, "readOnly", true, write_bool);
+			member(buf, &row, COL_RESOURCES, "resources", true, write_jsonb);
+		}
+		else
+		{
+			/* a row event: its statement's, with its own parts added */
+			member_open(buf, &row, COL_REQUEST_PARAMETERS, "requestParameters", no_keys,
+						&tpl->cut[TRAIL_CUT_PARAMS], &tpl->params_empty);
+			appendStringInfoString(buf, ",\"responseElements\":null");
+			member_open(buf, &row, COL_ADDITIONAL_EVENT_DATA, "additionalEventData",
+						row_extra_keys, &tpl->cut[TRAIL_CUT_EXTRA], &tpl->extra_empty);
+			member(buf, &row, COL_REQUEST_ID, "requestID", false, write_text);
+			appendStringInfoString(buf, ",\"eventID\":");
+			tpl->cut[TRAIL_CUT_EVENT_ID] = buf->len;
+			member(buf, &row, COL_READ_ONLY, "readOnly", true, write_bool);
+			d = column(&row, COL_RESOURCES, &isnull);
+			appendStringInfoString(buf, ",\"resources\":");
+			if (isnull)
+				appendStringInfoString(buf, "[]");
+			else
+				emit_container(buf, &DatumGetJsonbP(d)->root, "resources");
+			tpl->cut[TRAIL_CUT_RESOURCES] = buf->len - 1;
+			tpl->resources_empty = (buf->data[buf->len - 2] == '[');
+		}
 		member(buf, &row, COL_EVENT_TYPE, "eventType", false, write_text);
 		member(buf, &row, COL_MANAGEMENT_EVENT, "managementEvent", true, write_bool);
 		member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false, write_text);
@@ -436,6 +523,86 @@ trail_render_record(HeapTupleHeader rec, StringInfo buf)
 	appendStringInfoChar(buf, '}');
 
 	ReleaseTupleDesc(row.tupdesc);
+}
+
+void
+trail_render_record(HeapTupleHeader rec, StringInfo buf)
+{
+	render(rec, buf, NULL);
+}
+
+void
+trail_render_row_template(HeapTupleHeader statement, TrailRowTemplate *tpl)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	render(statement, &buf, tpl);
+	tpl->text = buf.data;
+	tpl->len = buf.len;
+}
+
+/*
+ * Append text[from, to) of a template.
+ */
+static void
+append_span(StringInfo buf, const TrailRowTemplate *tpl, int from, int to)
+{
+	appendBinaryStringInfo(buf, tpl->text + from, to - from);
+}
+
+/*
+ * Append ,"key":<JSON text> (the comma only when *first is false).
+ */
+static void
+append_json_member(StringInfo buf, bool *first, const char *key, const char *json)
+{
+	if (json == NULL)
+		return;
+	appendStringInfo(buf, "%s\"%s\":%s", *first ? "" : ",", key, json);
+	*first = false;
+}
+
+void
+trail_render_row_record(const TrailRowTemplate *tpl, const TrailRowParts *row,
+						StringInfo buf)
+{
+	bool		first;
+	char		uuid[TRAIL_UUID_STRLEN];
+
+	append_span(buf, tpl, 0, tpl->cut[TRAIL_CUT_PARAMS]);
+	first = tpl->params_empty;
+	if (row->partition_name != NULL)
+	{
+		appendStringInfoString(buf, first ? "\"partitionName\":" : ",\"partitionName\":");
+		escape_json(buf, row->partition_name);
+		first = false;
+	}
+	append_json_member(buf, &first, "key", row->row_key);
+	append_json_member(buf, &first, "oldImage", row->old_image);
+	append_json_member(buf, &first, "newImage", row->new_image);
+
+	append_span(buf, tpl, tpl->cut[TRAIL_CUT_PARAMS], tpl->cut[TRAIL_CUT_EXTRA]);
+	trail_uuid_string(row->statement_event_id, uuid);
+	appendStringInfo(buf, "%s\"statementEventId\":\"%s\",\"rowNumber\":%d",
+					 tpl->extra_empty ? "" : ",", uuid, row->row_number);
+
+	append_span(buf, tpl, tpl->cut[TRAIL_CUT_EXTRA], tpl->cut[TRAIL_CUT_EVENT_ID]);
+	trail_uuid_string(row->event_id, uuid);
+	appendStringInfo(buf, "\"%s\"", uuid);
+
+	append_span(buf, tpl, tpl->cut[TRAIL_CUT_EVENT_ID], tpl->cut[TRAIL_CUT_RESOURCES]);
+	if (row->partition_name != NULL)
+	{
+		if (!tpl->resources_empty)
+			appendStringInfoChar(buf, ',');
+		appendStringInfoString(buf, "{\"accountId\":");
+		escape_json(buf, trail_account_id());
+		appendStringInfoString(buf, ",\"type\":\"PG::Table\",\"ARN\":");
+		escape_json(buf, row->partition_arn);
+		appendStringInfoChar(buf, '}');
+	}
+	append_span(buf, tpl, tpl->cut[TRAIL_CUT_RESOURCES], tpl->len);
 }
 
 /*

@@ -17,9 +17,10 @@
  * Design notes:
  *
  *	- The launcher connects to no database: it reads only the shared catalog
- *	  pg_database.  A worker stays connected only for its pass, a few
- *	  milliseconds.  So trail never keeps DROP DATABASE or CREATE DATABASE
- *	  ... TEMPLATE waiting, and connecting to a database without trail costs
+ *	  pg_database.  A worker stays connected only for its pass: a few
+ *	  milliseconds for maintenance, as long as there are files to write for
+ *	  delivery.  So trail rarely keeps DROP DATABASE or CREATE DATABASE ...
+ *	  TEMPLATE waiting, and connecting to a database without trail costs
  *	  one short-lived process per interval.
  *	- A worker that fails (a lock timeout, a database dropped meanwhile)
  *	  just exits with its error logged; the launcher goes on with the next
@@ -348,7 +349,16 @@ trail_database_main(Datum main_arg)
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 	if (tasks & TASK_DELIVER)
+	{
+		/*
+		 * Delivery sorts each window of events in delivery order: enough
+		 * memory keeps a window's sort off disk (windows are sized to a few
+		 * files), and one process keeps the work on one core.
+		 */
+		SetConfigOption("work_mem", "64MB", PGC_USERSET, PGC_S_SESSION);
+		SetConfigOption("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION);
 		trail_deliver_all();
+	}
 
 	error_context_stack = errcallback.previous;
 	proc_exit(0);
