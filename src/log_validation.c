@@ -2217,7 +2217,7 @@ traverse(Ctx *c, const EntryList *entries)
  */
 static int
 match_digest_name(const char *name, const char *account, const char *region,
-				  const char *trail, long long *ts)
+				  const char *trail, const char *home_region, long long *ts)
 {
 	const char *parts[] = {account, "_CloudTrail-Digest_", region, "_", trail, "_"};
 	const char *p = name;
@@ -2240,10 +2240,24 @@ match_digest_name(const char *name, const char *account, const char *region,
 		p[n - 25] != '_')
 		return 0;
 	stamp = p + n - 24;
-	for (home = p; home < p + n - 25; home++)
-		if (!((*home >= 'a' && *home <= 'z') || (*home >= 'A' && *home <= 'Z') ||
-			  (*home >= '0' && *home <= '9') || *home == '-'))
+
+	/*
+	 * The home region is the rest.  A known one must be exactly that (a
+	 * database name may contain '_'); otherwise it must look like an AWS
+	 * region, letters, digits and '-', so that trail "a" never takes the
+	 * digests of trail "a_b" for its own.
+	 */
+	if (home_region != NULL)
+	{
+		if (strlen(home_region) != (size_t) (n - 25) ||
+			strncmp(p, home_region, n - 25) != 0)
 			return 0;
+	}
+	else
+		for (home = p; home < p + n - 25; home++)
+			if (!((*home >= 'a' && *home <= 'z') || (*home >= 'A' && *home <= 'Z') ||
+				  (*home >= '0' && *home <= '9') || *home == '-'))
+				return 0;
 	return parse_name_time(stamp, ts);
 }
 
@@ -2284,7 +2298,7 @@ list_digest_tree(Ctx *c, const char *account, const char *region,
 
 		if (levels > 0 ? !is_digits(name) :
 			(!match_digest_name(name, account, region, c->req->trail_name,
-								&ts) || !in_window(c, ts)))
+								c->req->home_region, &ts) || !in_window(c, ts)))
 			continue;
 		key = path_join(rel, name);
 		if (!key)
@@ -2385,7 +2399,8 @@ parse_expected_key(const Ctx *c, const char *key, char **account,
 	name = tv_strdup(comp[6]);
 	if (!name)
 		goto oom;
-	if (!match_digest_name(name, *account, *region, c->req->trail_name, ts))
+	if (!match_digest_name(name, *account, *region, c->req->trail_name,
+						   c->req->home_region, ts))
 		goto no;
 	free(name);
 	return 1;

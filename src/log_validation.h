@@ -51,6 +51,8 @@ typedef struct TvRequest
 	const char *account;		/* account id; NULL: every account found
 								 * under AWSLogs/ */
 	const char *trail_name;		/* required */
+	const char *home_region;	/* the trail's home region in digest names;
+								 * NULL: any */
 	const char *const *regions; /* NULL/0: every region found */
 	int			nregions;
 	long long	start_time;		/* unix seconds; digests whose name

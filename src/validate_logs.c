@@ -162,6 +162,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 	req.bucket_dir = psprintf("%s/%s", trail_log_directory, req.bucket);
 	req.account = trail_account_id();
 	req.trail_name = text_to_cstring(name);
+	req.home_region = region;
 	req.regions = multi_region ? NULL : &region;
 	req.nregions = multi_region ? 0 : 1;
 	req.start_time = unix_seconds(start);

@@ -75,7 +75,7 @@ usage(FILE *out, int full)
 {
 	fprintf(out,
 			"Usage: " PROGNAME " --trail NAME --public-key FILE [--public-key FILE ...]\n"
-			"         [--prefix P] [--account ID] [--region R ...]\n"
+			"         [--prefix P] [--account ID] [--region R ...] [--home-region R]\n"
 			"         [--start-time T] [--end-time T] [--bucket NAME]\n"
 			"         [--expected FILE] [--verbose] BUCKET_DIR\n");
 	if (!full)
@@ -95,6 +95,9 @@ usage(FILE *out, int full)
 			"  -p, --prefix P          S3 key prefix of the trail (default: none)\n"
 			"  -a, --account ID        account id (default: every account found)\n"
 			"  -r, --region R          region to validate (repeatable; default: every one found)\n"
+			"      --home-region R     the trail's home region (database), as in digest names;\n"
+			"                          needed when it has characters other than letters,\n"
+			"                          digits and '-' (default: any such name)\n"
 			"  -s, --start-time T      start of the range, UTC: YYYY-MM-DDTHH:MM:SSZ or\n"
 			"                          YYYY-MM-DD (default: 1970-01-01T00:00:00Z)\n"
 			"  -e, --end-time T        end of the range (default: now)\n"
@@ -411,6 +414,7 @@ main(int argc, char **argv)
 		{"prefix", required_argument, NULL, 'p'},
 		{"account", required_argument, NULL, 'a'},
 		{"region", required_argument, NULL, 'r'},
+		{"home-region", required_argument, NULL, 'H'},
 		{"start-time", required_argument, NULL, 's'},
 		{"end-time", required_argument, NULL, 'e'},
 		{"bucket", required_argument, NULL, 'b'},
@@ -422,6 +426,7 @@ main(int argc, char **argv)
 	const char *trail = NULL;
 	const char *prefix = NULL;
 	const char *account = NULL;
+	const char *home_region = NULL;
 	const char *bucket_opt = NULL;
 	const char *start_arg = NULL;
 	const char *end_arg = NULL;
@@ -446,7 +451,7 @@ main(int argc, char **argv)
 	req.start_time = 0;
 	req.end_time = (long long) time(NULL);
 
-	while ((opt = getopt_long(argc, argv, "t:k:p:a:r:s:e:b:x:vh", options, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "t:k:p:a:r:H:s:e:b:x:vh", options, NULL)) != -1)
 	{
 		switch (opt)
 		{
@@ -464,6 +469,9 @@ main(int argc, char **argv)
 				break;
 			case 'r':
 				list_add(&regions, optarg);
+				break;
+			case 'H':
+				home_region = optarg;
 				break;
 			case 's':
 				start_arg = optarg;
@@ -563,6 +571,7 @@ main(int argc, char **argv)
 	req.prefix = prefix;
 	req.account = account;
 	req.trail_name = trail;
+	req.home_region = home_region;
 	req.regions = (const char *const *) regions.items;
 	req.nregions = regions.n;
 	req.keys = keyarr;
