@@ -861,6 +861,60 @@ COMMENT ON FUNCTION trail.rotate_public_key() IS
 
 
 ------------------------------------------------------------------------------
+-- Rules (EventBridge): an event pattern matched against every stored event
+-- and a target, notify:<channel> or function:<schema.name> (rules.c); and
+-- the log stream, trail.log_events (reactions.c).
+------------------------------------------------------------------------------
+CREATE TABLE trail.rules (
+	name          text        PRIMARY KEY,
+	event_pattern jsonb       NOT NULL,
+	target        text        NOT NULL,
+	description   text,
+	enabled       boolean     NOT NULL,
+	owner         oid         NOT NULL,	-- who put it: its function target runs as them
+	updated_time  timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('trail.rules', '');
+
+COMMENT ON TABLE trail.rules IS
+	'EventBridge-style rules: what events to react to, and how (PutRule)';
+
+CREATE FUNCTION trail.put_rule(name text, event_pattern jsonb, target text,
+                               description text DEFAULT NULL, enabled boolean DEFAULT true)
+RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_put_rule';
+
+CREATE FUNCTION trail.delete_rule(name text) RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_delete_rule';
+
+CREATE FUNCTION trail.enable_rule(name text) RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_enable_rule';
+
+CREATE FUNCTION trail.disable_rule(name text) RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_disable_rule';
+
+-- EventBridge's DescribeRule/ListRules, all rules at once
+CREATE FUNCTION trail.describe_rules()
+RETURNS TABLE (name text, arn text, event_pattern jsonb, target text,
+               description text, state text, owner name, updated_time timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT r.name,
+	       'arn:postgresql:events:' || current_database() || ':'
+	       || (SELECT system_identifier::text FROM pg_control_system()) || ':rule/' || r.name,
+	       r.event_pattern, r.target, r.description,
+	       CASE WHEN r.enabled THEN 'ENABLED' ELSE 'DISABLED' END,
+	       (SELECT rolname FROM pg_roles WHERE oid = r.owner), r.updated_time
+	  FROM trail.rules r
+	 ORDER BY r.name
+$$;
+
+------------------------------------------------------------------------------
 -- Privileges: nobody but superusers reads events unless granted; the
 -- trail_reader role carries exactly the grants an auditor needs.
 ------------------------------------------------------------------------------
@@ -906,8 +960,14 @@ GRANT EXECUTE ON FUNCTION
 	trail.delete_trail(text),
 	trail.start_logging(text),
 	trail.stop_logging(text),
-	trail.put_event_selectors(text, jsonb)
+	trail.put_event_selectors(text, jsonb),
+	trail.put_rule(text, jsonb, text, text, boolean),
+	trail.delete_rule(text),
+	trail.enable_rule(text),
+	trail.disable_rule(text)
 	TO trail_admin;
+GRANT SELECT ON trail.rules TO trail_reader;
+GRANT EXECUTE ON FUNCTION trail.describe_rules() TO trail_reader;
 GRANT SELECT ON trail.trails, trail.trail_state, trail.delivered_files, trail.delivery_source
 	TO trail_reader;
 GRANT EXECUTE ON FUNCTION
@@ -919,3 +979,17 @@ GRANT EXECUTE ON FUNCTION
 	trail.list_public_keys(timestamptz, timestamptz),
 	trail.validate_logs(text, timestamptz, timestamptz)
 	TO trail_reader;
+
+------------------------------------------------------------------------------
+-- EventBridge event patterns (event_pattern.c)
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.test_event_pattern(event_pattern jsonb, event jsonb) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'trail_test_event_pattern';
+
+COMMENT ON FUNCTION trail.test_event_pattern(jsonb, jsonb) IS
+	'EventBridge TestEventPattern: does the event (JSON) match the event pattern? An invalid pattern raises InvalidEventPatternException';
+
+-- created after the schema-wide REVOKE above, so revoked here
+REVOKE EXECUTE ON FUNCTION trail.test_event_pattern(jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trail.test_event_pattern(jsonb, jsonb) TO trail_reader;

@@ -57,8 +57,11 @@
 
 #include "batch.h"
 #include "catalog.h"
+#include "context.h"
 #include "commit_order.h"
 #include "partition.h"
+#include "reactions.h"
+#include "record.h"
 #include "store.h"
 
 /* memory the queue may hold before rows are written early */
@@ -95,6 +98,13 @@ static int	queue_len = 0;
 static int	queue_size = 0;
 static Size queue_bytes = 0;	/* memory the queue holds */
 static Size queue_threshold = QUEUE_BUDGET;	/* write early past this */
+
+/*
+ * When events are reacted to (reactions.c): the record template of the
+ * statement whose row events are being queued, in TopTransactionContext.
+ */
+static TrailRowTemplate row_template;
+static pg_uuid_t row_template_statement;
 
 /*
  * Row types of the parent tables, and where trail.events' columns are in
@@ -503,11 +513,12 @@ write_queue(bool all, SubTransactionId subid)
 /*
  * Queue one row (values and nulls for every attribute) for one table.
  */
-static void
+static HeapTuple
 queue_row(TrailTable table, TimestampTz event_time, Datum *values, bool *nulls)
 {
 	MemoryContext oldcxt;
 	QueuedRow  *row;
+	HeapTuple	tuple;
 
 	if (queue_cxt == NULL)
 		queue_cxt = AllocSetContextCreate(TopTransactionContext,
@@ -521,7 +532,7 @@ queue_row(TrailTable table, TimestampTz event_time, Datum *values, bool *nulls)
 			repalloc(queue, sizeof(QueuedRow) * queue_size);
 	}
 	row = &queue[queue_len++];
-	row->tuple = heap_form_tuple(table_desc(table), values, nulls);
+	row->tuple = tuple = heap_form_tuple(table_desc(table), values, nulls);
 	row->table = table;
 	row->event_time = event_time;
 	row->subid = GetCurrentSubTransactionId();
@@ -539,33 +550,65 @@ queue_row(TrailTable table, TimestampTz event_time, Datum *values, bool *nulls)
 		queue_threshold = Max(QUEUE_BUDGET,
 							  MemoryContextMemAllocated(queue_cxt, false) + QUEUE_BUDGET / 4);
 	}
+	return tuple;
 }
 
 /*
- * Queue one row of a table from the values of some of its columns, given
- * in the order of attnums; the other columns are NULL.
+ * The values and nulls of a whole row of a table from those of some of its
+ * columns, given in the order of attnums; the other columns are NULL but
+ * commit_seq, which gets a place for the number write_group() fills in.
  */
 static void
+whole_row(TrailTable table, int ncolumns, const AttrNumber *attnums,
+		  const Datum *values, const bool *nulls, Datum **row_values, bool **row_nulls)
+{
+	int			natts = table_desc(table)->natts;
+	int			i;
+
+	*row_values = palloc(sizeof(Datum) * natts);
+	*row_nulls = palloc(sizeof(bool) * natts);
+	memset(*row_nulls, true, sizeof(bool) * natts);
+	(*row_values)[0] = Int64GetDatum(0);
+	(*row_nulls)[0] = false;
+	for (i = 0; i < ncolumns; i++)
+	{
+		(*row_values)[attnums[i] - 1] = values[i];
+		(*row_nulls)[attnums[i] - 1] = nulls[i];
+	}
+}
+
+/*
+ * Queue one row of a table from the values of some of its columns (see
+ * whole_row); returns the queued tuple.
+ */
+static HeapTuple
 queue_columns(TrailTable table, TimestampTz event_time, int ncolumns,
 			  const AttrNumber *attnums, const Datum *values, const bool *nulls)
 {
-	int			natts = table_desc(table)->natts;
-	Datum	   *row_values = palloc(sizeof(Datum) * natts);
-	bool	   *row_nulls = palloc(sizeof(bool) * natts);
-	int			i;
+	Datum	   *row_values;
+	bool	   *row_nulls;
+	HeapTuple	tuple;
 
-	memset(row_nulls, true, sizeof(bool) * natts);
-	/* commit_seq: a place for the number, which write_group() fills in */
-	row_values[0] = Int64GetDatum(0);
-	row_nulls[0] = false;
-	for (i = 0; i < ncolumns; i++)
-	{
-		row_values[attnums[i] - 1] = values[i];
-		row_nulls[attnums[i] - 1] = nulls[i];
-	}
-	queue_row(table, event_time, row_values, row_nulls);
+	whole_row(table, ncolumns, attnums, values, nulls, &row_values, &row_nulls);
+	tuple = queue_row(table, event_time, row_values, row_nulls);
 	pfree(row_values);
 	pfree(row_nulls);
+	return tuple;
+}
+
+HeapTuple
+trail_batch_event_tuple(const TrailEvent *ev)
+{
+	Datum		values[TRAIL_EVENT_NCOLUMNS];
+	bool		nulls[TRAIL_EVENT_NCOLUMNS];
+	Datum	   *row_values;
+	bool	   *row_nulls;
+
+	(void) table_desc(TRAIL_EVENTS);	/* event_attnums are current */
+	trail_event_datums(ev, values, nulls);
+	whole_row(TRAIL_EVENTS, TRAIL_EVENT_NCOLUMNS, event_attnums, values, nulls,
+				&row_values, &row_nulls);
+	return heap_form_tuple(table_desc(TRAIL_EVENTS), row_values, row_nulls);
 }
 
 void
@@ -573,11 +616,37 @@ trail_batch_queue_event(const TrailEvent *ev)
 {
 	Datum		values[TRAIL_EVENT_NCOLUMNS];
 	bool		nulls[TRAIL_EVENT_NCOLUMNS];
+	HeapTuple	tuple;
 
 	(void) table_desc(TRAIL_EVENTS);	/* event_attnums are current */
 	trail_event_datums(ev, values, nulls);
-	queue_columns(TRAIL_EVENTS, ev->event_time, TRAIL_EVENT_NCOLUMNS,
-				  event_attnums, values, nulls);
+	tuple = queue_columns(TRAIL_EVENTS, ev->event_time, TRAIL_EVENT_NCOLUMNS,
+						  event_attnums, values, nulls);
+	if (!trail_reactions_wanted(ev->event_category))
+		return;
+
+	/*
+	 * A statement event that heads row events is not an event of its own:
+	 * it becomes the template of theirs.
+	 */
+	if (ev->additional_event_data != NULL &&
+		getKeyJsonValueFromContainer(&ev->additional_event_data->root, "rowImages", 9, NULL))
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+		trail_render_row_template(tuple->t_data, &row_template);
+		row_template_statement = ev->event_id;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	else
+	{
+		StringInfoData record;
+
+		initStringInfo(&record);
+		trail_render_record(tuple->t_data, &record);
+		trail_react(ev->event_category, record.data);
+		pfree(record.data);
+	}
 }
 
 void
@@ -601,8 +670,30 @@ trail_batch_queue_row_event(const TrailRowEvent *row)
 	nulls[ROW_ROW_KEY] = (row->row_key == NULL);
 	nulls[ROW_OLD_IMAGE] = (row->old_image == NULL);
 	nulls[ROW_NEW_IMAGE] = (row->new_image == NULL);
-	queue_columns(TRAIL_EVENT_ROWS, row->event_time, ROW_NCOLUMNS,
-				  row_attnums, values, nulls);
+	(void) queue_columns(TRAIL_EVENT_ROWS, row->event_time, ROW_NCOLUMNS,
+						 row_attnums, values, nulls);
+
+	if (row_template.text != NULL &&
+		memcmp(&row_template_statement, row->statement_event_id, sizeof(pg_uuid_t)) == 0 &&
+		trail_reactions_wanted("Data"))
+	{
+		TrailRowParts parts;
+		StringInfoData record;
+
+		parts.event_id = &row->event_id;
+		parts.statement_event_id = row->statement_event_id;
+		parts.row_number = row->row_number;
+		parts.partition_name = row->partition_name;
+		parts.partition_arn = row->partition_name ?
+			trail_arn("table", trail_region(), row->partition_name) : NULL;
+		parts.row_key = row->row_key ? text_to_cstring((text *) row->row_key) : NULL;
+		parts.old_image = row->old_image ? text_to_cstring((text *) row->old_image) : NULL;
+		parts.new_image = row->new_image ? text_to_cstring((text *) row->new_image) : NULL;
+		initStringInfo(&record);
+		trail_render_row_record(&row_template, &parts, &record);
+		trail_react("Data", record.data);
+		pfree(record.data);
+	}
 }
 
 /*
@@ -611,6 +702,7 @@ trail_batch_queue_row_event(const TrailRowEvent *row)
 static void
 reset_queue(void)
 {
+	row_template.text = NULL;
 	queue_cxt = NULL;
 	queue = NULL;
 	queue_len = 0;

@@ -10,6 +10,7 @@
 
 #include "utils/uuid.h"
 
+#include "access/htup.h"
 #include "event.h"
 
 /* One row event: a row of trail.event_rows */
@@ -32,6 +33,9 @@ typedef struct TrailRowEvent
  * a subtransaction that aborts takes its queued rows with it.
  */
 extern void trail_batch_queue_event(const TrailEvent *ev);
+
+/* An event as a tuple of trail.events' row type (to render it) */
+extern HeapTuple trail_batch_event_tuple(const TrailEvent *ev);
 extern void trail_batch_queue_row_event(const TrailRowEvent *row);
 
 extern void trail_batch_init(void);

@@ -27,8 +27,11 @@
 #include "utils/xid8.h"
 
 #include "catalog.h"
+#include "batch.h"
 #include "commit_order.h"
 #include "context.h"
+#include "reactions.h"
+#include "record.h"
 #include "selectors.h"
 #include "sql.h"
 #include "store.h"
@@ -284,6 +287,16 @@ trail_store_event(const TrailEvent *ev)
 		trail_sql_end(&scope);
 	}
 	PG_END_TRY();
+
+	/* the log stream and the rules see it as the caller stored it */
+	if (trail_reactions_wanted(ev->event_category))
+	{
+		StringInfoData record;
+
+		initStringInfo(&record);
+		trail_render_record(trail_batch_event_tuple(ev)->t_data, &record);
+		trail_react(ev->event_category, record.data);
+	}
 }
 
 void

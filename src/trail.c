@@ -29,6 +29,7 @@
 #include "commit_order.h"
 #include "context.h"
 #include "protect.h"
+#include "reactions.h"
 #include "selectors.h"
 #include "trail.h"
 #include "worker.h"
@@ -43,6 +44,7 @@ int			trail_delivery_interval = 60;
 int			trail_digest_interval = 3600;
 int			trail_max_file_records = 10000;
 char	   *trail_session_context = NULL;
+char	   *trail_log_events = NULL;
 bool		trail_loaded_at_startup = false;
 
 void		_PG_init(void);
@@ -136,6 +138,15 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("trail.log_events",
+							   "Categories of events also written to the server log, one JSON line each.",
+							   "A list of management, data and insight; empty writes none.",
+							   &trail_log_events,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   trail_log_events_check, trail_log_events_assign, NULL);
+
 	DefineCustomStringVariable("trail.session_context",
 							   "The application's own identity of whoever acts through this session.",
 							   "Recorded as userIdentity.sessionContext.sourceIdentity, so that pooled connections still say who acted.",
@@ -171,6 +182,7 @@ _PG_init(void)
 	trail_capture_data_init();
 	trail_batch_init();
 	trail_commit_order_init();
+	trail_reactions_init();
 	trail_selectors_init();
 	trail_worker_register();
 }

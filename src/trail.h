@@ -30,6 +30,9 @@ extern int	trail_digest_interval;
 /* trail.max_file_records: the most records in one log file */
 extern int	trail_max_file_records;
 
+/* trail.log_events: categories streamed to the server log (reactions.c) */
+extern char *trail_log_events;
+
 /* trail.session_context: the application's own notion of who acts */
 extern char *trail_session_context;
 

@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * event_pattern.h
+ *	  EventBridge event patterns: compiling and matching.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAIL_EVENT_PATTERN_H
+#define TRAIL_EVENT_PATTERN_H
+
+#include "utils/jsonb.h"
+
+/*
+ * A compiled event pattern, allocated in the memory context current when it
+ * was compiled; it does not point into the pattern document, which may be
+ * freed afterwards.
+ */
+typedef struct TrailEventPattern TrailEventPattern;
+
+/*
+ * Check and compile an event pattern.  An invalid pattern raises
+ * "InvalidEventPatternException: <path>: <what is wrong>" (SQLSTATE 22023)
+ * naming the offending part; every part is checked here, before any
+ * matching.
+ */
+extern TrailEventPattern *trail_event_pattern_compile(Jsonb *pattern);
+
+/*
+ * Does the event (any JSON; EventBridge's envelope for real events) match
+ * the pattern?  Allocates nothing in the common case and never raises an
+ * error for any event.
+ */
+extern bool trail_event_pattern_matches(const TrailEventPattern *pattern,
+										Jsonb *event);
+
+#endif							/* TRAIL_EVENT_PATTERN_H */

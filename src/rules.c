@@ -1,0 +1,657 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules.c
+ *	  EventBridge-style rules: an event pattern, matched against every event
+ *	  trail stores, and a target that reacts to the events it matches.
+ *
+ * Rules live in trail.rules (PutRule, DeleteRule, EnableRule, DisableRule,
+ * each a management event).  Each backend compiles the enabled rules once
+ * (event_pattern.c) and keeps them until a relcache invalidation of
+ * trail.rules says they changed; with no rule, an event costs one test of a
+ * cached counter.
+ *
+ * A matched event is seen as EventBridge sees a CloudTrail event: an
+ * envelope with version, id, detail-type ("AWS API Call via CloudTrail",
+ * "AWS Service Event via CloudTrail", "AWS Console Sign In via CloudTrail",
+ * "AWS Insight via CloudTrail"), source ("postgresql.ddl" for eventSource
+ * ddl.postgresql, as aws.s3 for s3.amazonaws.com), account, time, region,
+ * resources (the ARNs) and detail, the CloudTrail record.
+ *
+ * Targets:
+ *
+ *	- notify:<channel>: a NOTIFY of the envelope.  PostgreSQL sends
+ *	  notifications only when the transaction commits, and drops those of a
+ *	  rolled-back (sub)transaction.  A payload must stay under 8000 bytes;
+ *	  a larger envelope is trimmed: its detail keeps eventID, eventTime,
+ *	  eventSource, eventName, awsRegion, recipientAccountId and
+ *	  userIdentity.arn, and "trimmed": true says that the full record is to
+ *	  be fetched by eventID (trail.lookup_events or trail.events).
+ *	- function:<schema.name>: the function name(jsonb) is called with the
+ *	  envelope, in the same transaction, as the role that put the rule, in
+ *	  a subtransaction: if it fails, its work is undone, a warning is
+ *	  logged and the failure is recorded as an event (eventName
+ *	  InvokeRuleTarget with errorCode and errorMessage), and the user's work
+ *	  goes on.  Events that targets themselves cause are stored but do not
+ *	  trigger rules again (no loops).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/resowner.h"
+
+#include "catalog.h"
+#include "context.h"
+#include "event.h"
+#include "event_pattern.h"
+#include "rules.h"
+#include "sql.h"
+#include "store.h"
+#include "trail.h"
+
+PG_FUNCTION_INFO_V1(trail_put_rule);
+PG_FUNCTION_INFO_V1(trail_delete_rule);
+PG_FUNCTION_INFO_V1(trail_enable_rule);
+PG_FUNCTION_INFO_V1(trail_disable_rule);
+
+/* NOTIFY's payload limit is 8000 bytes, terminator included */
+#define NOTIFY_PAYLOAD_MAX 7999
+
+/* A rule, compiled */
+typedef struct Rule
+{
+	char	   *name;
+	TrailEventPattern *pattern;
+	char	   *channel;		/* notify target, or NULL */
+	Oid			function;		/* function target, or InvalidOid */
+	Oid			owner;			/* who put the rule: runs the function */
+} Rule;
+
+/* The enabled rules of this database, compiled; valid until invalidated */
+static MemoryContext rules_cxt = NULL;
+static bool rules_valid = false;
+static Oid	rules_relid = InvalidOid;
+static int	nrules = 0;
+static Rule *rules = NULL;
+
+/* true while a target runs: events it causes do not trigger rules */
+static bool dispatching = false;
+
+/*
+ * Raise EventBridge's ValidationException.
+ */
+static void
+invalid(const char *fmt, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("ValidationException: %s", psprintf(fmt, detail))));
+}
+
+/*
+ * EventBridge's rule names: 1-64 of letters, digits, '.', '-' and '_'.
+ */
+static void
+check_rule_name(const char *name)
+{
+	size_t		len = strlen(name);
+	size_t		i;
+
+	if (len < 1 || len > 64)
+		invalid("rule name \"%s\" must have 1 to 64 characters", name);
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char) name[i]) && strchr(".-_", name[i]) == NULL)
+			invalid("rule name \"%s\" may contain only letters, digits, '.', '-' and '_'", name);
+}
+
+/*
+ * Check a target; returns the function of a function target (or
+ * InvalidOid), and the channel of a notify target.  With missing_ok, a
+ * function that no longer exists gives InvalidOid and no channel.
+ */
+static Oid
+check_target(const char *target, char **channel, bool missing_ok)
+{
+	*channel = NULL;
+	if (strncmp(target, "notify:", 7) == 0)
+	{
+		const char *c = target + 7;
+		size_t		i;
+
+		if (strlen(c) < 1 || strlen(c) >= NAMEDATALEN)
+			invalid("target \"%s\": a channel name has 1 to 63 characters", target);
+		for (i = 0; c[i]; i++)
+			if (!isalnum((unsigned char) c[i]) && c[i] != '_')
+				invalid("target \"%s\": a channel name may contain only letters, digits and '_'",
+						target);
+		*channel = pstrdup(c);
+		return InvalidOid;
+	}
+	if (strncmp(target, "function:", 9) == 0)
+	{
+		Oid			fn = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
+															  CStringGetTextDatum(psprintf("%s(jsonb)", target + 9))));
+
+		if (!OidIsValid(fn) && missing_ok)
+			return InvalidOid;
+		if (!OidIsValid(fn) || strchr(target + 9, '.') == NULL)
+			invalid("target \"%s\": no function schema.name(jsonb) of that name", target);
+		return fn;
+	}
+	invalid("target \"%s\" must be notify:<channel> or function:<schema.name>", target);
+	return InvalidOid;			/* keep compiler quiet */
+}
+
+/*
+ * The ARN of a rule.
+ */
+static char *
+rule_arn(const char *name)
+{
+	return trail_arn("events", trail_region(), psprintf("rule/%s", name));
+}
+
+/*
+ * Record a rule call as a management event of the caller.
+ */
+static void
+record_call(const char *event_name, const char *name, const char *params)
+{
+	trail_store_api_call(event_name, params, "PG::Rule", rule_arn(name), name);
+}
+
+/*
+ * The text argument i, or an error naming it.
+ */
+static char *
+required_text(FunctionCallInfo fcinfo, int i, const char *what)
+{
+	if (PG_ARGISNULL(i))
+		invalid("%s must not be NULL", what);
+	return text_to_cstring(PG_GETARG_TEXT_PP(i));
+}
+
+/*
+ * trail.put_rule(name, event_pattern, target, description, enabled)
+ */
+Datum
+trail_put_rule(PG_FUNCTION_ARGS)
+{
+	char	   *name = required_text(fcinfo, 0, "name");
+	Jsonb	   *pattern;
+	char	   *target = required_text(fcinfo, 2, "target");
+	char	   *description = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	bool		enabled = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
+	char	   *channel;
+	Oid			types[6] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID, BOOLOID, OIDOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+	StringInfoData params;
+
+	trail_require_catalog();
+	check_rule_name(name);
+	if (PG_ARGISNULL(1))
+		invalid("%s must not be NULL", "event_pattern");
+	pattern = PG_GETARG_JSONB_P(1);
+	(void) trail_event_pattern_compile(pattern);
+	(void) check_target(target, &channel, false);
+	if (description != NULL && strlen(description) > 512)
+		invalid("%s must have at most 512 characters", "description");
+
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"name\":");
+	escape_json(&params, name);
+	appendStringInfo(&params, ",\"eventPattern\":%s,\"target\":",
+					 JsonbToCString(NULL, &pattern->root, VARSIZE(pattern)));
+	escape_json(&params, target);
+	appendStringInfo(&params, ",\"state\":\"%s\"}", enabled ? "ENABLED" : "DISABLED");
+	record_call("PutRule", name, params.data);
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = JsonbPGetDatum(pattern);
+	values[2] = CStringGetTextDatum(target);
+	values[3] = description ? CStringGetTextDatum(description) : (Datum) 0;
+	nulls[3] = description ? ' ' : 'n';
+	values[4] = BoolGetDatum(enabled);
+	values[5] = ObjectIdGetDatum(GetUserId());
+	(void) trail_sql_run("INSERT INTO trail.rules AS r (name, event_pattern, target,"
+						 " description, enabled, owner, updated_time)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now())"
+						 " ON CONFLICT (name) DO UPDATE SET event_pattern = EXCLUDED.event_pattern,"
+						 " target = EXCLUDED.target, description = EXCLUDED.description,"
+						 " enabled = EXCLUDED.enabled, owner = EXCLUDED.owner,"
+						 " updated_time = EXCLUDED.updated_time",
+						 6, types, values, nulls, NULL, NULL);
+	CacheInvalidateRelcacheByRelid(get_relname_relid("rules", trail_catalog()->namespace_oid));
+
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"RuleArn\":");
+	escape_json(&params, rule_arn(name));
+	appendStringInfoChar(&params, '}');
+	PG_RETURN_JSONB_P(trail_jsonb_from_text(params.data));
+}
+
+/*
+ * Change one rule (delete it, or set enabled), after recording the call;
+ * an error if there is no such rule.
+ */
+static void
+change_rule(FunctionCallInfo fcinfo, const char *event_name, const char *sql)
+{
+	char	   *name = required_text(fcinfo, 0, "name");
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	StringInfoData params;
+
+	trail_require_catalog();
+	(void) trail_sql_run("SELECT 1 FROM trail.rules WHERE name = $1 FOR UPDATE",
+						 1, types, values, NULL, CurrentMemoryContext, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("ResourceNotFoundException: rule %s does not exist", name)));
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"name\":");
+	escape_json(&params, name);
+	appendStringInfoChar(&params, '}');
+	record_call(event_name, name, params.data);
+	(void) trail_sql_run(sql, 1, types, values, NULL, NULL, NULL);
+	CacheInvalidateRelcacheByRelid(get_relname_relid("rules", trail_catalog()->namespace_oid));
+}
+
+Datum
+trail_delete_rule(PG_FUNCTION_ARGS)
+{
+	change_rule(fcinfo, "DeleteRule", "DELETE FROM trail.rules WHERE name = $1");
+	PG_RETURN_VOID();
+}
+
+Datum
+trail_enable_rule(PG_FUNCTION_ARGS)
+{
+	change_rule(fcinfo, "EnableRule",
+				"UPDATE trail.rules SET enabled = true, updated_time = pg_catalog.now() WHERE name = $1");
+	PG_RETURN_VOID();
+}
+
+Datum
+trail_disable_rule(PG_FUNCTION_ARGS)
+{
+	change_rule(fcinfo, "DisableRule",
+				"UPDATE trail.rules SET enabled = false, updated_time = pg_catalog.now() WHERE name = $1");
+	PG_RETURN_VOID();
+}
+
+/*
+ * Relcache callback: the rules changed (or everything did).
+ */
+static void
+rules_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == rules_relid)
+		rules_valid = false;
+}
+
+/*
+ * Load and compile the enabled rules if they changed.  The cache counts as
+ * valid while loading, so that trail's own query finds no rules instead of
+ * loading again; an error leaves it invalid.
+ */
+static void
+load_rules(void)
+{
+	const TrailCatalog *cat;
+
+	if (rules_valid)
+		return;
+	if (rules_cxt == NULL)
+		rules_cxt = AllocSetContextCreate(TopMemoryContext, "trail rules",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(rules_cxt);
+	nrules = 0;
+	rules = NULL;
+	cat = trail_catalog();
+	if (cat == NULL)
+		return;
+	rules_relid = get_relname_relid("rules", cat->namespace_oid);
+	if (!OidIsValid(rules_relid))
+		return;					/* CREATE EXTENSION is still running */
+
+	rules_valid = true;
+	PG_TRY();
+	{
+		TrailSqlScope scope;
+		uint64		i;
+
+		trail_sql_begin(&scope, cat->owner);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "trail: SPI_connect failed");
+		if (SPI_execute("SELECT name, event_pattern, target, owner FROM trail.rules"
+						" WHERE enabled ORDER BY name", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "trail: could not read the rules");
+		if (SPI_processed > 0)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(rules_cxt);
+			Rule	   *loaded = palloc0(sizeof(Rule) * SPI_processed);
+
+			int			n = 0;
+
+			for (i = 0; i < SPI_processed; i++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[i];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
+				bool		isnull;
+				Rule	   *r = &loaded[n];
+
+				r->name = SPI_getvalue(tup, desc, 1);
+				r->pattern = trail_event_pattern_compile(DatumGetJsonbP(SPI_getbinval(tup, desc, 2, &isnull)));
+				r->function = check_target(SPI_getvalue(tup, desc, 3), &r->channel, true);
+				r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+				/* its function was dropped: the rule has nothing to do */
+				if (r->channel == NULL && !OidIsValid(r->function))
+				{
+					ereport(WARNING,
+							(errmsg("trail: the target function of rule %s no longer exists", r->name)));
+					continue;
+				}
+				n++;
+			}
+			MemoryContextSwitchTo(oldcxt);
+			rules = loaded;
+			nrules = n;
+		}
+		SPI_finish();
+		trail_sql_end(&scope);
+	}
+	PG_CATCH();
+	{
+		rules_valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+bool
+trail_rules_active(void)
+{
+	if (dispatching || trail_catalog() == NULL)
+		return false;
+	load_rules();
+	return nrules > 0;
+}
+
+/*
+ * A string member of a JSON object, as C string, or NULL.
+ */
+static char *
+member_string(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * The EventBridge envelope of a CloudTrail record (JSON text).
+ */
+static char *
+envelope(Jsonb *record, const char *record_text)
+{
+	JsonbContainer *rec = &record->root;
+	char	   *category = member_string(rec, "eventCategory");
+	char	   *type = member_string(rec, "eventType");
+	char	   *source = member_string(rec, "eventSource");
+	const char *detail_type = "AWS API Call via CloudTrail";
+	StringInfoData buf;
+	pg_uuid_t	id;
+	char		idtext[TRAIL_UUID_STRLEN];
+	char	   *dot;
+	JsonbValue *resources;
+
+	if (category && strcmp(category, "Insight") == 0)
+		detail_type = "AWS Insight via CloudTrail";
+	else if (type && strcmp(type, "AwsServiceEvent") == 0)
+		detail_type = "AWS Service Event via CloudTrail";
+	else if (type && strcmp(type, "AwsConsoleSignIn") == 0)
+		detail_type = "AWS Console Sign In via CloudTrail";
+
+	/* ddl.postgresql -> postgresql.ddl, as s3.amazonaws.com -> aws.s3 */
+	if (source && (dot = strchr(source, '.')) != NULL)
+		source = psprintf("%s.%.*s", dot + 1, (int) (dot - source), source);
+
+	trail_uuid_v7(&id, GetCurrentTimestamp());
+	trail_uuid_string(&id, idtext);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"%s\",\"source\":",
+					 idtext, detail_type);
+	escape_json(&buf, source ? source : "postgresql.trail");
+	appendStringInfoString(&buf, ",\"account\":");
+	escape_json(&buf, trail_account_id());
+	appendStringInfoString(&buf, ",\"time\":");
+	escape_json(&buf, member_string(rec, "eventTime"));
+	appendStringInfoString(&buf, ",\"region\":");
+	escape_json(&buf, trail_region());
+	appendStringInfoString(&buf, ",\"resources\":[");
+	resources = getKeyJsonValueFromContainer(rec, "resources", 9, NULL);
+	if (resources != NULL && resources->type == jbvBinary &&
+		JsonContainerIsArray(resources->val.binary.data))
+	{
+		int			n = JsonContainerSize(resources->val.binary.data);
+		int			i;
+		bool		first = true;
+
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *r = getIthJsonbValueFromContainer(resources->val.binary.data, i);
+			char	   *arn;
+
+			if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data) ||
+				(arn = member_string(r->val.binary.data, "ARN")) == NULL)
+				continue;
+			if (!first)
+				appendStringInfoChar(&buf, ',');
+			escape_json(&buf, arn);
+			first = false;
+		}
+	}
+	appendStringInfo(&buf, "],\"detail\":%s}", record_text);
+	return buf.data;
+}
+
+/*
+ * The envelope trimmed to fit NOTIFY: the event's identity and a flag.
+ */
+static char *
+trimmed_envelope(Jsonb *env)
+{
+	JsonbContainer *e = &env->root;
+	JsonbValue *detail = getKeyJsonValueFromContainer(e, "detail", 6, NULL);
+	JsonbContainer *d = detail->val.binary.data;
+	static const char *const keep[] = {
+		"eventID", "eventTime", "eventSource", "eventName", "awsRegion",
+		"recipientAccountId"
+	};
+	JsonbValue *identity = getKeyJsonValueFromContainer(d, "userIdentity", 12, NULL);
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"version\":\"0\",\"id\":");
+	escape_json(&buf, member_string(e, "id"));
+	appendStringInfoString(&buf, ",\"detail-type\":");
+	escape_json(&buf, member_string(e, "detail-type"));
+	appendStringInfoString(&buf, ",\"source\":");
+	escape_json(&buf, member_string(e, "source"));
+	appendStringInfoString(&buf, ",\"account\":");
+	escape_json(&buf, member_string(e, "account"));
+	appendStringInfoString(&buf, ",\"time\":");
+	escape_json(&buf, member_string(e, "time"));
+	appendStringInfoString(&buf, ",\"region\":");
+	escape_json(&buf, member_string(e, "region"));
+	appendStringInfoString(&buf, ",\"trimmed\":true,\"detail\":{");
+	for (i = 0; i < lengthof(keep); i++)
+	{
+		char	   *v = member_string(d, keep[i]);
+
+		appendStringInfo(&buf, "%s\"%s\":", i > 0 ? "," : "", keep[i]);
+		if (v)
+			escape_json(&buf, v);
+		else
+			appendStringInfoString(&buf, "null");
+	}
+	if (identity != NULL && identity->type == jbvBinary)
+	{
+		char	   *arn = member_string(identity->val.binary.data, "arn");
+
+		appendStringInfoString(&buf, ",\"userIdentity\":{\"arn\":");
+		if (arn)
+			escape_json(&buf, arn);
+		else
+			appendStringInfoString(&buf, "null");
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "}}");
+	return buf.data;
+}
+
+/*
+ * Call a function target in a subtransaction, as the rule's owner; a
+ * failure is undone, logged and recorded, and does not reach the caller.
+ */
+static void
+call_function(const Rule *r, Jsonb *env)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		LOCAL_FCINFO(fcinfo, 1);
+		FmgrInfo	flinfo;
+
+		SetUserIdAndSecContext(r->owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		/* called directly: a function returning void returns NULL */
+		fmgr_info(r->function, &flinfo);
+		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = JsonbPGetDatum(env);
+		fcinfo->args[0].isnull = false;
+		(void) FunctionCallInvoke(fcinfo);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		TrailEvent	ev;
+		StringInfoData params;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+
+		ereport(WARNING,
+				(errmsg("trail: the target of rule %s failed: %s", r->name, edata->message)));
+		trail_event_init(&ev, "Management", "AwsServiceEvent", TRAIL_SERVICE_NAME);
+		ev.event_source = TRAIL_SERVICE_NAME;
+		ev.event_name = "InvokeRuleTarget";
+		ev.read_only = false;
+		initStringInfo(&params);
+		appendStringInfoString(&params, "{\"rule\":");
+		escape_json(&params, r->name);
+		appendStringInfoString(&params, ",\"target\":");
+		escape_json(&params, psprintf("function:%s", format_procedure_qualified(r->function)));
+		appendStringInfoString(&params, ",\"eventId\":");
+		escape_json(&params, member_string(getKeyJsonValueFromContainer(&env->root, "detail", 6,
+																		NULL)->val.binary.data,
+										   "eventID"));
+		appendStringInfoChar(&params, '}');
+		ev.request_parameters = trail_jsonb_from_text(params.data);
+		ev.resources = trail_jsonb_one_resource("PG::Rule", rule_arn(r->name), r->name);
+		ev.error_code = unpack_sql_state(edata->sqlerrcode);
+		ev.error_message = edata->message;
+		trail_store_event(&ev);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Match and run the targets (the envelope is made at the first rule).
+ */
+static void
+dispatch(Jsonb *record, const char *record_text)
+{
+	Jsonb	   *env = NULL;
+	char	   *env_text = NULL;
+	int			i;
+
+	for (i = 0; i < nrules; i++)
+	{
+		const Rule *r = &rules[i];
+
+		if (env == NULL)
+		{
+			env_text = envelope(record, record_text);
+			env = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(env_text)));
+		}
+		if (!trail_event_pattern_matches(r->pattern, env))
+			continue;
+		if (r->channel != NULL)
+			Async_Notify(r->channel, strlen(env_text) <= NOTIFY_PAYLOAD_MAX ?
+						 env_text : trimmed_envelope(env));
+		else
+			call_function(r, env);
+	}
+}
+
+void
+trail_rules_dispatch(const char *record_text)
+{
+	Jsonb	   *record;
+
+	if (!trail_rules_active())
+		return;
+	record = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(record_text)));
+	dispatching = true;
+	PG_TRY();
+	{
+		dispatch(record, record_text);
+	}
+	PG_FINALLY();
+	{
+		dispatching = false;
+	}
+	PG_END_TRY();
+}
+
+void
+trail_rules_init(void)
+{
+	CacheRegisterRelcacheCallback(rules_relcache_callback, (Datum) 0);
+}
