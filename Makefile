@@ -25,7 +25,14 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object is rebuilt when any of our headers changes (PGXS tracks none)
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*.h) src/error_names.h
+
+# SQLSTATE -> condition name, from the server's own list (errorCode of failed
+# statements: 42501 -> insufficient_privilege -> InsufficientPrivilege)
+ERRCODES_TXT = $(shell $(PG_CONFIG) --sharedir)/errcodes.txt
+src/error_names.h: $(ERRCODES_TXT)
+	awk '$$2 ~ /^[EWS]$$/ && NF >= 4 {printf "\t{\"%s\", \"%s\"},\n", $$1, $$4}' $< > $@
+EXTRA_CLEAN = src/error_names.h
 
 # resource ARNs name the database: give the regression database a stable name
 CONTRIB_TESTDB = trail_regress

@@ -915,6 +915,24 @@ AS $$
 $$;
 
 ------------------------------------------------------------------------------
+-- The spool (spool.c): events without a committed transaction (failed
+-- statements, logins, logouts) wait in pg_trail/spool until a worker moves
+-- them into trail.events; this is where it stands in each file.
+------------------------------------------------------------------------------
+CREATE TABLE trail.spool_progress (
+	file        text PRIMARY KEY,
+	byte_offset int8 NOT NULL
+);
+
+CREATE FUNCTION trail.spool_status(OUT written int8, OUT dropped int8, OUT waiting_files int8)
+RETURNS record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'trail_spool_status';
+
+COMMENT ON FUNCTION trail.spool_status() IS
+	'Events written to the spool and dropped (spool full or not writable) since the server started, and spool files waiting';
+
+------------------------------------------------------------------------------
 -- Privileges: nobody but superusers reads events unless granted; the
 -- trail_reader role carries exactly the grants an auditor needs.
 ------------------------------------------------------------------------------
@@ -968,6 +986,7 @@ GRANT EXECUTE ON FUNCTION
 	TO trail_admin;
 GRANT SELECT ON trail.rules TO trail_reader;
 GRANT EXECUTE ON FUNCTION trail.describe_rules() TO trail_reader;
+GRANT EXECUTE ON FUNCTION trail.spool_status() TO trail_reader;
 GRANT SELECT ON trail.trails, trail.trail_state, trail.delivered_files, trail.delivery_source
 	TO trail_reader;
 GRANT EXECUTE ON FUNCTION

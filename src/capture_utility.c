@@ -56,6 +56,7 @@
 #include "utils/memutils.h"
 
 #include "capture_data.h"
+#include "capture_session.h"
 #include "capture_utility.h"
 #include "catalog.h"
 #include "context.h"
@@ -904,12 +905,13 @@ assumed_role_user(void)
 }
 
 /*
- * Write the event for a utility command that has just succeeded.
+ * Build the event of a utility command that has just succeeded (or, with
+ * qc NULL, failed).
  */
 static void
-record_statement(PlannedStmt *pstmt, const char *query_string,
-				 ProcessUtilityContext context, QueryCompletion *qc,
-				 CaptureFrame *frame)
+statement_event(TrailEvent *ev_out, PlannedStmt *pstmt, const char *query_string,
+				ProcessUtilityContext context, QueryCompletion *qc,
+				CaptureFrame *frame)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	CommandTag	tag = CreateCommandTag(parsetree);
@@ -964,8 +966,31 @@ record_statement(PlannedStmt *pstmt, const char *query_string,
 
 	if (frame->resources.len > 0)
 		ev.resources = trail_jsonb_from_text(psprintf("[%s]", frame->resources.data));
+	*ev_out = ev;
+}
 
-	trail_store_event(&ev);
+/* What a failed command's event needs (record_failed_statement) */
+typedef struct FailedStatement
+{
+	PlannedStmt *pstmt;
+	const char *query_string;
+	ProcessUtilityContext context;
+	CaptureFrame *frame;
+	bool		installed;
+} FailedStatement;
+
+/*
+ * Record a utility command that failed: the event it would have had, with
+ * the error, through the spool (a trail_on_failure() callback).
+ */
+static void
+record_failed_statement(void *arg, ErrorData *edata)
+{
+	FailedStatement *f = arg;
+	TrailEvent	ev;
+
+	statement_event(&ev, f->pstmt, f->query_string, f->context, NULL, f->frame);
+	trail_record_failure(&ev, edata, f->installed ? MyDatabaseId : InvalidOid);
 }
 
 /*
@@ -1038,7 +1063,8 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * Subcommands (the sequence of a serial column, the index of a primary
 	 * key) are part of their parent's event, which lists their objects.
 	 */
-	frame.capture = (installed || IsA(parsetree, CreateExtensionStmt)) &&
+	frame.capture = (installed || IsA(parsetree, CreateExtensionStmt) ||
+					 is_global_statement(parsetree)) &&
 		context != PROCESS_UTILITY_SUBCOMMAND &&
 		is_management_statement(parsetree) &&
 		!is_plumbing() && !RecoveryInProgress() && !IsParallelWorker();
@@ -1070,13 +1096,21 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 									params, queryEnv, dest, qc);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		FailedStatement failed = {pstmt, queryString, context, &frame, installed};
+
 		trail_capture_copy_from_end(outer_copy_from);
 		trail_context_utility_exit();
 		current_frame = frame.parent;
+		if (frame.capture)
+			trail_on_failure(record_failed_statement, &failed, frame.cxt);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	trail_capture_copy_from_end(outer_copy_from);
+	trail_context_utility_exit();
+	current_frame = frame.parent;
 
 	if (OidIsValid(copy_relid) && !copy_from)
 		trail_capture_copy_to(copy_relid, qc != NULL ? qc->nprocessed : 0);
@@ -1090,9 +1124,21 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 										rename->subname, rename->newname);
 	}
 
-	/* DROP EXTENSION trail leaves nowhere to write; CREATE EXTENSION does */
-	if (frame.capture && trail_catalog() != NULL)
-		record_statement(pstmt, queryString, context, qc, &frame);
+	/*
+	 * DROP EXTENSION trail leaves nowhere to write; CREATE EXTENSION does.
+	 * A cluster-wide command where trail is not installed reaches the home
+	 * database through the spool, once it has committed.
+	 */
+	if (frame.capture)
+	{
+		TrailEvent	ev;
+
+		statement_event(&ev, pstmt, queryString, context, qc, &frame);
+		if (trail_catalog() != NULL)
+			trail_store_event(&ev);
+		else if (ev.is_global)
+			trail_spool_at_commit(&ev);
+	}
 }
 
 /*

@@ -24,6 +24,7 @@
 
 #include "batch.h"
 #include "capture_data.h"
+#include "capture_session.h"
 #include "capture_utility.h"
 #include "catalog.h"
 #include "commit_order.h"
@@ -31,6 +32,7 @@
 #include "protect.h"
 #include "reactions.h"
 #include "selectors.h"
+#include "spool.h"
 #include "trail.h"
 #include "worker.h"
 
@@ -45,6 +47,8 @@ int			trail_digest_interval = 3600;
 int			trail_max_file_records = 10000;
 char	   *trail_session_context = NULL;
 char	   *trail_log_events = NULL;
+char	   *trail_home_database = NULL;
+bool		trail_log_unknown_user_names = false;
 bool		trail_loaded_at_startup = false;
 
 void		_PG_init(void);
@@ -147,6 +151,24 @@ define_settings(void)
 							   GUC_LIST_INPUT,
 							   trail_log_events_check, trail_log_events_assign, NULL);
 
+	DefineCustomStringVariable("trail.home_database",
+							   "Database whose event store takes in global events: logins, and cluster-wide commands run where trail is not installed.",
+							   NULL,
+							   &trail_home_database,
+							   "postgres",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("trail.log_unknown_user_names",
+							 "Record the name a failed login gave for a role that does not exist.",
+							 "Off: it is recorded as HIDDEN_DUE_TO_SECURITY_REASONS, as CloudTrail does (it is often a password typed in the wrong field).",
+							 &trail_log_unknown_user_names,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomStringVariable("trail.session_context",
 							   "The application's own identity of whoever acts through this session.",
 							   "Recorded as userIdentity.sessionContext.sourceIdentity, so that pooled connections still say who acted.",
@@ -183,6 +205,8 @@ _PG_init(void)
 	trail_batch_init();
 	trail_commit_order_init();
 	trail_reactions_init();
+	trail_spool_init();
+	trail_capture_session_init();
 	trail_selectors_init();
 	trail_worker_register();
 }

@@ -33,6 +33,12 @@ extern int	trail_max_file_records;
 /* trail.log_events: categories streamed to the server log (reactions.c) */
 extern char *trail_log_events;
 
+/* trail.home_database: where global events of the spool are taken in */
+extern char *trail_home_database;
+
+/* trail.log_unknown_user_names: show names of failed logins to unknown roles */
+extern bool trail_log_unknown_user_names;
+
 /* trail.session_context: the application's own notion of who acts */
 extern char *trail_session_context;
 

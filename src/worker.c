@@ -54,8 +54,10 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "delivery.h"
 #include "partition.h"
+#include "spool.h"
 #include "trail.h"
 #include "worker.h"
 
@@ -350,6 +352,17 @@ trail_database_main(Datum main_arg)
 	}
 	if (tasks & TASK_DELIVER)
 	{
+		bool		installed;
+		bool		home;
+
+		/* first what the spool holds for this database */
+		StartTransactionCommand();
+		installed = trail_catalog() != NULL;
+		home = strcmp(get_database_name(MyDatabaseId), trail_home_database) == 0;
+		CommitTransactionCommand();
+		if (installed)
+			trail_spool_drain(home);
+
 		/*
 		 * Delivery sorts each window of events in delivery order: enough
 		 * memory keeps a window's sort off disk (windows are sized to a few

@@ -1,0 +1,546 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture_session.c
+ *	  The events a transaction cannot carry: logins (successful or not),
+ *	  logouts, and statements that fail.  They go through the spool
+ *	  (spool.c), fsynced before the client hears of the outcome.
+ *
+ * Logins: ClientAuthentication_hook sees every authentication that gets as
+ * far as a method (success, wrong password, unknown role); emit_log_hook
+ * sees the connection attempts refused before or after it (pg_hba.conf
+ * rejects the connection or has no entry for it, a role that does not exist
+ * under trust authentication, too many connections).  Each attempt is one
+ * Login event (signin.postgresql, AwsConsoleSignIn, responseElements
+ * {"Login": "Success"|"Failure"}), global, in the home database.  A role
+ * that does not exist is recorded as CloudTrail records mistyped names,
+ * HIDDEN_DUE_TO_SECURITY_REASONS, unless trail.log_unknown_user_names is
+ * on.  A session that logged in gets a Logout event when it ends, with its
+ * duration.
+ *
+ * Failed statements: capture_utility.c builds the event of a management
+ * command that fails as it would have recorded it, and passes it here;
+ * ExecutorStart and ExecutorRun hooks do the same for a query that fails
+ * for lack of privilege (always recorded) or on a table whose data events
+ * are selected.  The event gets errorCode (the SQLSTATE's condition name in
+ * CloudTrail's style, InsufficientPrivilege) and errorMessage, and the
+ * SQLSTATE in additionalEventData.  An error is recorded once, by the
+ * innermost statement that raised it, even when it passes through outer
+ * statements (functions, DO blocks).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "executor/executor.h"
+#include "libpq/auth.h"
+#include "libpq/hba.h"
+#include "libpq/libpq-be.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/elog.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "capture_session.h"
+#include "catalog.h"
+#include "context.h"
+#include "data_store.h"
+#include "selectors.h"
+#include "event.h"
+#include "spool.h"
+#include "trail.h"
+
+/* SQLSTATE -> condition name, generated from the server's errcodes.txt */
+static const struct
+{
+	const char *sqlstate;
+	const char *name;
+}			error_names[] = {
+#include "error_names.h"
+};
+
+static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+
+/* login state of this process */
+static bool login_recorded = false;
+static bool logged_in = false;
+static TimestampTz login_time = 0;
+static char *login_user = NULL;
+
+/* an error already recorded by an inner statement (until it is handled) */
+static bool failure_recorded = false;
+
+const char *
+trail_error_code_name(int sqlerrcode)
+{
+	const char *state = unpack_sql_state(sqlerrcode);
+	int			i;
+
+	for (i = 0; i < lengthof(error_names); i++)
+	{
+		if (strcmp(error_names[i].sqlstate, state) == 0)
+		{
+			/* insufficient_privilege -> InsufficientPrivilege */
+			const char *p = error_names[i].name;
+			char	   *out = palloc(strlen(p) + 1);
+			char	   *o = out;
+			bool		upper = true;
+
+			for (; *p; p++)
+			{
+				if (*p == '_')
+				{
+					upper = true;
+					continue;
+				}
+				*o++ = upper ? pg_toupper((unsigned char) *p) : *p;
+				upper = false;
+			}
+			*o = '\0';
+			return out;
+		}
+	}
+	return pstrdup(state);
+}
+
+/*
+ * The JSON text of a login attempt's additionalEventData.
+ */
+static char *
+login_details(Port *port, const char *method)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"authenticationMethod\":");
+	escape_json(&buf, method ? method : "none");
+	appendStringInfoString(&buf, ",\"database\":");
+	escape_json(&buf, port && port->database_name ? port->database_name : "");
+	appendStringInfoString(&buf, ",\"applicationName\":");
+	escape_json(&buf, port && port->application_name ? port->application_name : "");
+	appendStringInfoString(&buf, ",\"clientPort\":");
+	escape_json(&buf, port && port->remote_port[0] ? port->remote_port : "");
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * Write a Login or Logout event of this connection to the global spool.
+ * user is NULL when the role does not exist (and is not to be shown).
+ */
+static void
+spool_session_event(const char *event_name, const char *user, bool role_exists,
+					const char *method, const char *outcome, const char *error_message,
+					const char *extra)
+{
+	TrailEvent	ev;
+	StringInfoData buf;
+	Port	   *port = MyProcPort;
+	const char *shown = role_exists || trail_log_unknown_user_names ?
+		(user ? user : "") : "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+	memset(&ev, 0, sizeof(ev));
+	ev.event_time = GetCurrentTimestamp();
+	trail_uuid_v7(&ev.event_id, ev.event_time);
+	ev.event_category = "Management";
+	ev.event_type = "AwsConsoleSignIn";
+	ev.event_source = "signin.postgresql";
+	ev.event_name = event_name;
+	ev.management_event = true;
+	ev.is_global = true;
+	ev.user_name = shown;
+	ev.access_key_id = trail_access_key_id();
+	ev.source_ip_address = port == NULL ? "local" :
+		(port->raddr.addr.ss_family == AF_UNIX ? "local" : port->remote_host);
+	ev.user_agent = port && port->application_name && port->application_name[0] ?
+		port->application_name : NULL;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"type\":");
+	escape_json(&buf, role_exists ? "Role" : "Unknown");
+	if (role_exists)
+	{
+		appendStringInfoString(&buf, ",\"arn\":");
+		escape_json(&buf, trail_arn("iam", NULL, psprintf("role/%s", shown)));
+	}
+	appendStringInfoString(&buf, ",\"accountId\":");
+	escape_json(&buf, trail_account_id());
+	appendStringInfoString(&buf, ",\"userName\":");
+	escape_json(&buf, shown);
+	appendStringInfoChar(&buf, '}');
+	ev.user_identity = trail_jsonb_from_text(buf.data);
+
+	ev.response_elements = trail_jsonb_from_text(psprintf("{\"%s\":\"%s\"}",
+														  event_name, outcome));
+	ev.additional_event_data = trail_jsonb_from_text(extra ? extra :
+													 login_details(port, method));
+	if (error_message != NULL)
+	{
+		ev.error_code = "Failed authentication";
+		ev.error_message = error_message;
+	}
+	(void) trail_spool_write(trail_spool_record(&ev), InvalidOid);
+}
+
+/*
+ * Does a role of that name exist?  (Shared catalog: readable during
+ * authentication.)
+ */
+static bool
+role_exists(const char *name)
+{
+	return name != NULL &&
+		SearchSysCacheExists1(AUTHNAME, CStringGetDatum(name));
+}
+
+/*
+ * Logout at the end of a session that logged in.
+ */
+static void
+logout_callback(int code, Datum arg)
+{
+	long		secs;
+	int			usecs;
+
+	if (!logged_in)
+		return;
+	logged_in = false;
+	TimestampDifference(login_time, GetCurrentTimestamp(), &secs, &usecs);
+	spool_session_event("Logout", login_user, true, NULL, "Success", NULL,
+						psprintf("{\"sessionDuration\":\"%ld.%03d\",\"database\":\"%s\"}",
+								 secs, usecs / 1000,
+								 MyProcPort && MyProcPort->database_name ?
+								 MyProcPort->database_name : ""));
+}
+
+/*
+ * ClientAuthentication hook: the outcome of an authentication.
+ */
+static void
+trail_ClientAuthentication(Port *port, int status)
+{
+	bool		exists = role_exists(port->user_name);
+	const char *method = port->hba ? hba_authname(port->hba->auth_method) : NULL;
+
+	if (status == STATUS_OK && exists)
+	{
+		spool_session_event("Login", port->user_name, true, method, "Success", NULL, NULL);
+		login_recorded = true;
+		logged_in = true;
+		login_time = GetCurrentTimestamp();
+		login_user = MemoryContextStrdup(TopMemoryContext, port->user_name);
+		before_shmem_exit(logout_callback, (Datum) 0);
+	}
+	else if (status != STATUS_OK)
+	{
+		spool_session_event("Login", port->user_name, exists, method, "Failure",
+							"authentication failed", NULL);
+		login_recorded = true;
+	}
+	/* a role that does not exist under trust: InitPostgres refuses it */
+	if (prev_ClientAuthentication)
+		prev_ClientAuthentication(port, status);
+}
+
+/*
+ * emit_log_hook: connection attempts refused outside the authentication
+ * hook (they end in FATAL before the session starts).
+ */
+static void
+trail_emit_log(ErrorData *edata)
+{
+	if (edata->elevel == FATAL && !login_recorded && !logged_in &&
+		MyProcPort != NULL && !IsBackgroundWorker &&
+		(ClientAuthInProgress || edata->sqlerrcode == ERRCODE_TOO_MANY_CONNECTIONS ||
+		 edata->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ||
+		 edata->sqlerrcode == ERRCODE_INVALID_PASSWORD ||
+		 edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE))
+	{
+		Port	   *port = MyProcPort;
+
+		login_recorded = true;
+		PG_TRY();
+		{
+			spool_session_event("Login", port->user_name,
+								/* the catalog may not be readable yet */
+								edata->sqlerrcode != ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION &&
+								port->user_name != NULL,
+								port->hba ? hba_authname(port->hba->auth_method) : NULL,
+								"Failure", edata->message, NULL);
+		}
+		PG_CATCH();
+		{
+			/* never an error from error reporting: it counts as dropped */
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+trail_record_failure(TrailEvent *ev, ErrorData *edata, Oid dboid)
+{
+	StringInfoData extra;
+
+	if (failure_recorded)
+		return;
+	failure_recorded = true;
+	ev->error_code = trail_error_code_name(edata->sqlerrcode);
+	ev->error_message = edata->message;
+	initStringInfo(&extra);
+	if (ev->additional_event_data != NULL)
+	{
+		char	   *old = JsonbToCString(NULL, &ev->additional_event_data->root,
+										 VARSIZE(ev->additional_event_data));
+
+		appendBinaryStringInfo(&extra, old, strlen(old) - 1);
+		appendStringInfoChar(&extra, ',');
+	}
+	else
+		appendStringInfoChar(&extra, '{');
+	appendStringInfo(&extra, "\"sqlState\":\"%s\"}", unpack_sql_state(edata->sqlerrcode));
+	ev->additional_event_data = trail_jsonb_from_text(extra.data);
+	ev->response_elements = NULL;
+	(void) trail_spool_write(trail_spool_record(ev), dboid);
+}
+
+/*
+ * A query failed: record it when it lacked privilege or touched a table
+ * whose data events are selected.  Called in PG_CATCH, before the
+ * transaction aborts, with the error.
+ */
+static void
+query_failed(QueryDesc *queryDesc, ErrorData *edata)
+{
+	bool		denied = (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE);
+	ListCell   *lc;
+	StringInfoData resources;
+	bool		selected = false;
+	const char *event_name;
+	TrailEvent	ev;
+	StringInfoData params;
+
+	if (failure_recorded || trail_catalog() == NULL || IsParallelWorker())
+		return;
+
+	initStringInfo(&resources);
+	foreach(lc, queryDesc->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		char	   *arn;
+
+		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0 ||
+			trail_is_own_relation(rte->relid))
+			continue;
+		arn = trail_table_arn_of(rte->relid);
+		selected |= trail_selects_table(arn, queryDesc->operation == CMD_SELECT);
+		if (resources.len > 0)
+			appendStringInfoChar(&resources, ',');
+		trail_json_resource(&resources, "PG::Table", arn, trail_table_name(rte->relid));
+	}
+	if (!denied && !selected)
+		return;
+
+	switch (queryDesc->operation)
+	{
+		case CMD_INSERT:
+			event_name = "Insert";
+			break;
+		case CMD_UPDATE:
+			event_name = "Update";
+			break;
+		case CMD_DELETE:
+			event_name = "Delete";
+			break;
+		case CMD_MERGE:
+			event_name = "Merge";
+			break;
+		default:
+			event_name = "Select";
+			break;
+	}
+	trail_event_init(&ev, "Data", "AwsApiCall", NULL);
+	ev.event_source = "table.postgresql";
+	ev.event_name = event_name;
+	ev.read_only = (queryDesc->operation == CMD_SELECT);
+	ev.management_event = false;
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"statement\":");
+	escape_json(&params, queryDesc->sourceText ? queryDesc->sourceText : "");
+	appendStringInfoChar(&params, '}');
+	ev.request_parameters = trail_jsonb_from_text(params.data);
+	if (resources.len > 0)
+		ev.resources = trail_jsonb_from_text(psprintf("[%s]", resources.data));
+	trail_record_failure(&ev, edata, MyDatabaseId);
+}
+
+void
+trail_on_failure(void (*record) (void *arg, ErrorData *edata), void *arg,
+				 MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	PG_TRY();
+	{
+		record(arg, edata);
+	}
+	PG_CATCH();
+	{
+		/* recording failed too: the statement's own error goes on */
+		FlushErrorState();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	PG_RE_THROW();
+}
+
+/*
+ * query_failed() as a trail_on_failure() callback.
+ */
+static void
+record_query_failure(void *arg, ErrorData *edata)
+{
+	query_failed((QueryDesc *) arg, edata);
+}
+
+/*
+ * ExecutorStart hook: permission checks happen here.
+ */
+static void
+trail_session_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_CATCH();
+	{
+		trail_on_failure(record_query_failure, queryDesc, cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ExecutorRun hook: errors while the query runs.
+ */
+static void
+trail_session_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+						  uint64 count, bool execute_once)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_CATCH();
+	{
+		trail_on_failure(record_query_failure, queryDesc, cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Records that wait for their transaction to commit (global events of a
+ * database without trail: written when the commit is done).
+ */
+typedef struct PendingRecord
+{
+	SubTransactionId subid;
+	char	   *record;
+} PendingRecord;
+
+static List *pending_records = NIL; /* in TopTransactionContext */
+
+void
+trail_spool_at_commit(const TrailEvent *ev)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	PendingRecord *p = palloc(sizeof(PendingRecord));
+
+	p->subid = GetCurrentSubTransactionId();
+	p->record = trail_spool_record(ev);
+	pending_records = lappend(pending_records, p);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Transaction callbacks: a handled (or finished) error may be followed by
+ * another one, which is recorded again.
+ */
+static void
+session_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == XACT_EVENT_COMMIT)
+		foreach(lc, pending_records)
+			(void) trail_spool_write(((PendingRecord *) lfirst(lc))->record, InvalidOid);
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		failure_recorded = false;
+		pending_records = NIL;	/* its memory goes with the transaction */
+	}
+}
+
+static void
+session_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		failure_recorded = false;
+	foreach(lc, pending_records)
+	{
+		PendingRecord *p = lfirst(lc);
+
+		if (p->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			p->subid = parentSubid;
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+			pending_records = foreach_delete_current(pending_records, lc);
+	}
+}
+
+void
+trail_capture_session_init(void)
+{
+	prev_ClientAuthentication = ClientAuthentication_hook;
+	ClientAuthentication_hook = trail_ClientAuthentication;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = trail_emit_log;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = trail_session_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = trail_session_ExecutorRun;
+	RegisterXactCallback(session_xact_callback, NULL);
+	RegisterSubXactCallback(session_subxact_callback, NULL);
+}
