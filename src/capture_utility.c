@@ -58,6 +58,7 @@
 #include "capture_data.h"
 #include "capture_session.h"
 #include "capture_utility.h"
+#include "reactions.h"
 #include "catalog.h"
 #include "context.h"
 #include "data_store.h"
@@ -1084,6 +1085,11 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 
+	/* the reactions of a transaction wait with it when it is prepared */
+	if (IsA(parsetree, TransactionStmt) &&
+		((TransactionStmt *) parsetree)->kind == TRANS_STMT_PREPARE)
+		trail_reactions_preparing(((TransactionStmt *) parsetree)->gid);
+
 	current_frame = &frame;
 	trail_context_utility_enter();
 	outer_copy_from = trail_capture_copy_from_begin(copy_from ? copy_relid : InvalidOid);
@@ -1112,6 +1118,12 @@ trail_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trail_context_utility_exit();
 	current_frame = frame.parent;
 
+	if (IsA(parsetree, TransactionStmt) &&
+		(((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED ||
+		 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_ROLLBACK_PREPARED))
+		trail_reactions_finish_prepared(((TransactionStmt *) parsetree)->gid,
+										((TransactionStmt *) parsetree)->kind ==
+										TRANS_STMT_COMMIT_PREPARED);
 	if (OidIsValid(copy_relid) && !copy_from)
 		trail_capture_copy_to(copy_relid, qc != NULL ? qc->nprocessed : 0);
 	if (installed && IsA(parsetree, RenameStmt) &&

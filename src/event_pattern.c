@@ -77,6 +77,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "event.h"
 #include "event_pattern.h"
 
 PG_FUNCTION_INFO_V1(trail_test_event_pattern);
@@ -172,24 +173,15 @@ static void
 invalid(const char *path, const char *fmt,...)
 {
 	va_list		args;
-	StringInfoData msg;
+	char	   *msg;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
+	va_start(args, fmt);
+	msg = trail_vformat(fmt, args);
+	va_end(args);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("InvalidEventPatternException: %s: %s",
-					path[0] != '\0' ? path : "event pattern", msg.data),
+					path[0] != '\0' ? path : "event pattern", msg),
 			 errhint("A pattern is an object whose leaves are arrays of values and of "
 					 "{\"prefix\"}, {\"suffix\"}, {\"equals-ignore-case\"}, {\"wildcard\"}, "
 					 "{\"anything-but\"}, {\"numeric\"}, {\"exists\"} or {\"cidr\"}; "

@@ -14,17 +14,26 @@
  * CloudTrail record as compact JSON, at LOG level, when the transaction
  * commits: an event that is rolled back (with its transaction or its
  * subtransaction) is never logged.  With log_destination = jsonlog the
- * line is the "message" of a JSON log entry.
+ * line is the "message" of a JSON log entry.  Rules' notifications wait
+ * the same way (queued just before commit).  A prepared transaction's
+ * reactions wait in a file, pg_trail/prepared/<gid in hex>, fsynced when
+ * it is prepared, until COMMIT PREPARED (whichever session runs it, even
+ * after a restart) logs and notifies them, or ROLLBACK PREPARED drops
+ * them.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "storage/fd.h"
+#include "commands/async.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
+
+#include <unistd.h>
 
 #include "reactions.h"
 #include "rules.h"
@@ -36,14 +45,23 @@
 
 static int	log_categories = 0;
 
-/* One line waiting for its transaction to commit */
+/*
+ * One reaction waiting for its transaction to commit: a log line, or a
+ * notification (channel set)
+ */
 typedef struct PendingLine
 {
 	SubTransactionId subid;
+	char	   *channel;		/* NULL: a log line */
 	char	   *line;
 } PendingLine;
 
 static List *pending = NIL;		/* in TopTransactionContext */
+
+#define PREPARED_DIR "pg_trail/prepared"
+
+/* the GID of the transaction being prepared, from PREPARE TRANSACTION */
+static char *preparing_gid = NULL;
 
 /*
  * The bit of a category name (any case), or 0.
@@ -104,20 +122,133 @@ trail_reactions_wanted(const char *category)
 	return (log_categories & category_bit(category)) != 0 || trail_rules_active();
 }
 
+/*
+ * Keep a reaction until the transaction commits.
+ */
+static void
+add_pending(const char *channel, const char *line)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	PendingLine *p = palloc(sizeof(PendingLine));
+
+	p->subid = GetCurrentSubTransactionId();
+	p->channel = channel ? pstrdup(channel) : NULL;
+	p->line = pstrdup(line);
+	pending = lappend(pending, p);
+	MemoryContextSwitchTo(oldcxt);
+}
+
 void
 trail_react(const char *category, const char *record)
 {
 	if (log_categories & category_bit(category))
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-		PendingLine *p = palloc(sizeof(PendingLine));
-
-		p->subid = GetCurrentSubTransactionId();
-		p->line = pstrdup(record);
-		pending = lappend(pending, p);
-		MemoryContextSwitchTo(oldcxt);
-	}
+		add_pending(NULL, record);
 	trail_rules_dispatch(record);
+}
+
+void
+trail_notify_at_commit(const char *channel, const char *payload)
+{
+	add_pending(channel, payload);
+}
+
+/*
+ * The file that keeps the reactions of a prepared transaction.
+ */
+static char *
+prepared_path(const char *gid)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s/", PREPARED_DIR);
+	for (p = gid; *p; p++)
+		appendStringInfo(&buf, "%02x", (unsigned char) *p);
+	return buf.data;
+}
+
+/*
+ * Keep the pending reactions of the transaction being prepared in its
+ * file (one per line: L<tab>line or N<tab>channel<tab>payload).
+ */
+static void
+keep_prepared(void)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	char	   *path;
+	char	   *tmp;
+	int			fd;
+
+	if (preparing_gid == NULL)
+		return;
+	initStringInfo(&buf);
+	foreach(lc, pending)
+	{
+		PendingLine *p = lfirst(lc);
+
+		if (p->channel)
+			appendStringInfo(&buf, "N\t%s\t%s\n", p->channel, p->line);
+		else
+			appendStringInfo(&buf, "L\t%s\n", p->line);
+	}
+	path = prepared_path(preparing_gid);
+	tmp = psprintf("%s.tmp", path);
+	(void) MakePGDirectory("pg_trail");
+	(void) MakePGDirectory(PREPARED_DIR);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0 || write(fd, buf.data, buf.len) != buf.len || pg_fsync(fd) != 0)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("trail: could not keep the log lines and notifications of prepared transaction \"%s\": %m",
+						preparing_gid)));
+		if (fd >= 0)
+			CloseTransientFile(fd);
+		return;
+	}
+	CloseTransientFile(fd);
+	(void) durable_rename(tmp, path, WARNING);
+}
+
+void
+trail_reactions_preparing(const char *gid)
+{
+	preparing_gid = gid ? MemoryContextStrdup(TopMemoryContext, gid) : NULL;
+}
+
+void
+trail_reactions_finish_prepared(const char *gid, bool commit)
+{
+	char	   *path = prepared_path(gid);
+	FILE	   *f;
+	char	   *line = NULL;
+	size_t		size = 0;
+
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		return;
+	while (commit && getline(&line, &size, f) > 0)
+	{
+		char	   *text = line + 2;
+		char	   *tab;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == 'L')
+			ereport(LOG,
+					(errmsg_internal("TRAIL: %s", text),
+					 errhidestmt(true),
+					 errhidecontext(true)));
+		else if (line[0] == 'N' && (tab = strchr(text, '\t')) != NULL)
+		{
+			*tab = '\0';
+			Async_Notify(text, tab + 1);
+		}
+	}
+	free(line);
+	FreeFile(f);
+	(void) durable_unlink(path, WARNING);
 }
 
 /*
@@ -128,15 +259,44 @@ reactions_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
+	if (event == XACT_EVENT_PREPARE)
+	{
+		if (pending != NIL)
+			keep_prepared();
+		if (preparing_gid)
+			pfree(preparing_gid);
+		preparing_gid = NULL;
+	}
 	if (pending == NIL)
 		return;
+
+	/*
+	 * Notifications are queued just before commit: NOTIFY sends them at
+	 * commit, and a transaction that is prepared instead must not have
+	 * notified (PREPARE TRANSACTION refuses that).
+	 */
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		foreach(lc, pending)
+		{
+			PendingLine *p = lfirst(lc);
+
+			if (p->channel != NULL)
+				Async_Notify(p->channel, p->line);
+		}
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
 		foreach(lc, pending)
-			ereport(LOG,
-					(errmsg_internal("TRAIL: %s", ((PendingLine *) lfirst(lc))->line),
-					 errhidestmt(true),
-					 errhidecontext(true)));
+		{
+			PendingLine *p = lfirst(lc);
+
+			if (p->channel == NULL)
+				ereport(LOG,
+						(errmsg_internal("TRAIL: %s", p->line),
+						 errhidestmt(true),
+						 errhidecontext(true)));
+		}
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||

@@ -20,6 +20,17 @@ extern bool trail_reactions_wanted(const char *category);
 /* React to one stored event: its CloudTrail record as JSON text */
 extern void trail_react(const char *category, const char *record);
 
+/* NOTIFY channel with payload when (and if) the transaction commits */
+extern void trail_notify_at_commit(const char *channel, const char *payload);
+
+/*
+ * Two-phase commit: PREPARE TRANSACTION gid is about to run (its pending
+ * reactions are kept when it is prepared); COMMIT PREPARED gid (commit) or
+ * ROLLBACK PREPARED gid has run.
+ */
+extern void trail_reactions_preparing(const char *gid);
+extern void trail_reactions_finish_prepared(const char *gid, bool commit);
+
 /* trail.log_events: the GUC's check and assign hooks (trail.c defines it) */
 extern bool trail_log_events_check(char **newval, void **extra, GucSource source);
 extern void trail_log_events_assign(const char *newval, void *extra);

@@ -19,9 +19,9 @@
  *
  * Targets:
  *
- *	- notify:<channel>: a NOTIFY of the envelope.  PostgreSQL sends
- *	  notifications only when the transaction commits, and drops those of a
- *	  rolled-back (sub)transaction.  A payload must stay under 8000 bytes;
+ *	- notify:<channel>: a NOTIFY of the envelope, queued just before the
+ *	  transaction commits (reactions.c): none for rolled-back work
+ *	  (subtransactions included) nor for prepared transactions.  A payload must stay under 8000 bytes;
  *	  a larger envelope is trimmed: its detail keeps eventID, eventTime,
  *	  eventSource, eventName, awsRegion, recipientAccountId and
  *	  userIdentity.arn, and "trimmed": true says that the full record is to
@@ -40,10 +40,14 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -57,6 +61,7 @@
 #include "context.h"
 #include "event.h"
 #include "event_pattern.h"
+#include "reactions.h"
 #include "rules.h"
 #include "sql.h"
 #include "store.h"
@@ -118,6 +123,23 @@ check_rule_name(const char *name)
 }
 
 /*
+ * Is s[0..len) an unquoted SQL identifier (lower case, as it is stored)?
+ */
+static bool
+plain_identifier(const char *s, size_t len)
+{
+	size_t		i;
+
+	if (len == 0 || len >= NAMEDATALEN || !(islower((unsigned char) s[0]) || s[0] == '_'))
+		return false;
+	for (i = 1; i < len; i++)
+		if (!islower((unsigned char) s[i]) && !isdigit((unsigned char) s[i]) &&
+			s[i] != '_' && s[i] != '$')
+			return false;
+	return true;
+}
+
+/*
  * Check a target; returns the function of a function target (or
  * InvalidOid), and the channel of a notify target.  With missing_ok, a
  * function that no longer exists gives InvalidOid and no channel.
@@ -142,12 +164,23 @@ check_target(const char *target, char **channel, bool missing_ok)
 	}
 	if (strncmp(target, "function:", 9) == 0)
 	{
-		Oid			fn = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-															  CStringGetTextDatum(psprintf("%s(jsonb)", target + 9))));
+		char	   *schema = pstrdup(target + 9);
+		char	   *name = strchr(schema, '.');
+		Oid			argtype = JSONBOID;
+		Oid			fn;
 
+		if (name == NULL)
+			invalid("target \"%s\": no function schema.name(jsonb) of that name", target);
+		/* two plain identifiers: no quoting, no argument list */
+		if (!plain_identifier(schema, name - schema) ||
+			!plain_identifier(name + 1, strlen(name + 1)))
+			invalid("target \"%s\": a function target is function:<schema>.<name> of plain (unquoted) identifiers",
+					target);
+		*name++ = '\0';
+		fn = LookupFuncName(list_make2(makeString(schema), makeString(name)), 1, &argtype, true);
 		if (!OidIsValid(fn) && missing_ok)
 			return InvalidOid;
-		if (!OidIsValid(fn) || strchr(target + 9, '.') == NULL)
+		if (!OidIsValid(fn))
 			invalid("target \"%s\": no function schema.name(jsonb) of that name", target);
 		return fn;
 	}
@@ -196,6 +229,7 @@ trail_put_rule(PG_FUNCTION_ARGS)
 	char	   *description = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	bool		enabled = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
 	char	   *channel;
+	Oid			fn;
 	Oid			types[6] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID, BOOLOID, OIDOID};
 	Datum		values[6];
 	char		nulls[6] = "      ";
@@ -207,8 +241,13 @@ trail_put_rule(PG_FUNCTION_ARGS)
 		invalid("%s must not be NULL", "event_pattern");
 	pattern = PG_GETARG_JSONB_P(1);
 	(void) trail_event_pattern_compile(pattern);
-	(void) check_target(target, &channel, false);
-	if (description != NULL && strlen(description) > 512)
+	fn = check_target(target, &channel, false);
+	/* a rule must not run what its author may not */
+	if (OidIsValid(fn) && pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(fn))));
+	if (description != NULL && pg_mbstrlen(description) > 512)
 		invalid("%s must have at most 512 characters", "description");
 
 	initStringInfo(&params);
@@ -315,6 +354,7 @@ static void
 load_rules(void)
 {
 	const TrailCatalog *cat;
+	TrailSqlScope scope;
 
 	if (rules_valid)
 		return;
@@ -332,12 +372,11 @@ load_rules(void)
 		return;					/* CREATE EXTENSION is still running */
 
 	rules_valid = true;
+	trail_sql_begin(&scope, cat->owner);
 	PG_TRY();
 	{
-		TrailSqlScope scope;
 		uint64		i;
 
-		trail_sql_begin(&scope, cat->owner);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "trail: SPI_connect failed");
 		if (SPI_execute("SELECT name, event_pattern, target, owner FROM trail.rules"
@@ -375,14 +414,15 @@ load_rules(void)
 			nrules = n;
 		}
 		SPI_finish();
-		trail_sql_end(&scope);
 	}
 	PG_CATCH();
 	{
 		rules_valid = false;
+		trail_sql_end(&scope);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	trail_sql_end(&scope);
 }
 
 bool
@@ -550,6 +590,11 @@ call_function(const Rule *r, Jsonb *env)
 		LOCAL_FCINFO(fcinfo, 1);
 		FmgrInfo	flinfo;
 
+		if (pg_proc_aclcheck(r->function, r->owner, ACL_EXECUTE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the owner of rule %s may no longer execute %s",
+							r->name, format_procedure(r->function))));
 		SetUserIdAndSecContext(r->owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 		/* called directly: a function returning void returns NULL */
 		fmgr_info(r->function, &flinfo);
@@ -623,8 +668,8 @@ dispatch(Jsonb *record, const char *record_text)
 		if (!trail_event_pattern_matches(r->pattern, env))
 			continue;
 		if (r->channel != NULL)
-			Async_Notify(r->channel, strlen(env_text) <= NOTIFY_PAYLOAD_MAX ?
-						 env_text : trimmed_envelope(env));
+			trail_notify_at_commit(r->channel, strlen(env_text) <= NOTIFY_PAYLOAD_MAX ?
+								   env_text : trimmed_envelope(env));
 		else
 			call_function(r, env);
 	}

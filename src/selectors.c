@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 
 #include "catalog.h"
+#include "event.h"
 #include "selectors.h"
 #include "sql.h"
 
@@ -124,24 +125,15 @@ static void
 invalid(const char *path, const char *fmt,...)
 {
 	va_list		args;
-	StringInfoData msg;
+	char	   *msg;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
+	va_start(args, fmt);
+	msg = trail_vformat(fmt, args);
+	va_end(args);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("InvalidEventSelectorsException: advanced_event_selectors%s: %s",
-					path, msg.data),
+					path, msg),
 			 errhint("Valid fields: eventCategory, eventName, readOnly, eventSource, "
 					 "resources.type, resources.ARN, userIdentity.arn; operators: "
 					 "Equals, StartsWith, EndsWith, NotEquals, NotStartsWith, NotEndsWith.")));
