@@ -105,6 +105,8 @@ static Size queue_threshold = QUEUE_BUDGET;	/* write early past this */
  */
 static TrailRowTemplate row_template;
 static pg_uuid_t row_template_statement;
+static char *row_template_source;
+static char *row_template_name;
 
 /*
  * Row types of the parent tables, and where trail.events' columns are in
@@ -622,7 +624,7 @@ trail_batch_queue_event(const TrailEvent *ev)
 	trail_event_datums(ev, values, nulls);
 	tuple = queue_columns(TRAIL_EVENTS, ev->event_time, TRAIL_EVENT_NCOLUMNS,
 						  event_attnums, values, nulls);
-	if (!trail_reactions_wanted(ev->event_category))
+	if (!trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name))
 		return;
 
 	/*
@@ -636,6 +638,8 @@ trail_batch_queue_event(const TrailEvent *ev)
 
 		trail_render_row_template(tuple->t_data, &row_template);
 		row_template_statement = ev->event_id;
+		row_template_source = pstrdup(ev->event_source);
+		row_template_name = pstrdup(ev->event_name);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	else
@@ -644,7 +648,7 @@ trail_batch_queue_event(const TrailEvent *ev)
 
 		initStringInfo(&record);
 		trail_render_record(tuple->t_data, &record);
-		trail_react(ev->event_category, record.data);
+		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data);
 		pfree(record.data);
 	}
 }
@@ -675,7 +679,7 @@ trail_batch_queue_row_event(const TrailRowEvent *row)
 
 	if (row_template.text != NULL &&
 		memcmp(&row_template_statement, row->statement_event_id, sizeof(pg_uuid_t)) == 0 &&
-		trail_reactions_wanted("Data"))
+		trail_reactions_wanted("Data", row_template_source, row_template_name))
 	{
 		TrailRowParts parts;
 		StringInfoData record;
@@ -691,7 +695,7 @@ trail_batch_queue_row_event(const TrailRowEvent *row)
 		parts.new_image = row->new_image ? text_to_cstring((text *) row->new_image) : NULL;
 		initStringInfo(&record);
 		trail_render_row_record(&row_template, &parts, &record);
-		trail_react("Data", record.data);
+		trail_react("Data", row_template_source, row_template_name, record.data);
 		pfree(record.data);
 	}
 }

@@ -1233,6 +1233,49 @@ trail_event_pattern_matches(const TrailEventPattern *pattern, Jsonb *event)
 						  JsonContainerIsObject(root) ? root : NULL);
 }
 
+int
+trail_event_pattern_required(const TrailEventPattern *pattern,
+							 const char *const *path, int depth,
+							 char ***values, int **lens)
+{
+	const PatternObject *obj = &pattern->root;
+	int			d;
+
+	for (d = 0; d < depth; d++)
+	{
+		const PatternField *f = NULL;
+		int			i;
+
+		for (i = 0; i < obj->nfields && f == NULL; i++)
+			if (obj->fields[i].keylen == (int) strlen(path[d]) &&
+				memcmp(obj->fields[i].key, path[d], obj->fields[i].keylen) == 0)
+				f = &obj->fields[i];
+		if (f == NULL)
+			return -1;			/* not constrained */
+		if (d < depth - 1)
+		{
+			if (f->object == NULL)
+				return -1;
+			obj = f->object;
+			continue;
+		}
+		if (f->nmatchers == 0 || f->absent_matches)
+			return -1;
+		for (i = 0; i < f->nmatchers; i++)
+			if (f->matchers[i].kind != MATCH_STRING)
+				return -1;
+		*values = palloc(sizeof(char *) * f->nmatchers);
+		*lens = palloc(sizeof(int) * f->nmatchers);
+		for (i = 0; i < f->nmatchers; i++)
+		{
+			(*values)[i] = f->matchers[i].str;
+			(*lens)[i] = f->matchers[i].len;
+		}
+		return f->nmatchers;
+	}
+	return -1;
+}
+
 /* The last pattern trail.test_event_pattern() compiled at one call site */
 typedef struct PatternCache
 {

@@ -33,4 +33,16 @@ extern TrailEventPattern *trail_event_pattern_compile(Jsonb *pattern);
 extern bool trail_event_pattern_matches(const TrailEventPattern *pattern,
 										Jsonb *event);
 
+/*
+ * The only values a pattern accepts at a path of nested keys (e.g.
+ * {"detail", "eventName"}), when they are exact strings: returns their
+ * number and points *values and *lens at them (valid as long as the
+ * pattern), or -1 when the pattern accepts other values there.  Its "$or"
+ * alternatives are not looked at: they only narrow what matches.  Lets a
+ * caller skip patterns that cannot match an event without matching it.
+ */
+extern int	trail_event_pattern_required(const TrailEventPattern *pattern,
+										 const char *const *path, int depth,
+										 char ***values, int **lens);
+
 #endif							/* TRAIL_EVENT_PATTERN_H */

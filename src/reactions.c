@@ -117,9 +117,11 @@ trail_log_events_assign(const char *newval, void *extra)
 }
 
 bool
-trail_reactions_wanted(const char *category)
+trail_reactions_wanted(const char *category, const char *event_source,
+					   const char *event_name)
 {
-	return (log_categories & category_bit(category)) != 0 || trail_rules_active();
+	return (log_categories & category_bit(category)) != 0 ||
+		trail_rules_candidates(event_source, event_name);
 }
 
 /*
@@ -139,11 +141,12 @@ add_pending(const char *channel, const char *line)
 }
 
 void
-trail_react(const char *category, const char *record)
+trail_react(const char *category, const char *event_source, const char *event_name,
+			const char *record)
 {
 	if (log_categories & category_bit(category))
 		add_pending(NULL, record);
-	trail_rules_dispatch(record);
+	trail_rules_dispatch(record, event_source, event_name);
 }
 
 void

@@ -12,13 +12,16 @@
 #include "utils/guc.h"
 
 /*
- * Would an event of this category (Management, Data, Insight) be logged or
- * matched?  Callers render the event's record only then.
+ * Would an event of this category (Management, Data, Insight), eventSource
+ * and eventName be logged or matched?  Callers render the event's record
+ * only then.
  */
-extern bool trail_reactions_wanted(const char *category);
+extern bool trail_reactions_wanted(const char *category, const char *event_source,
+								   const char *event_name);
 
 /* React to one stored event: its CloudTrail record as JSON text */
-extern void trail_react(const char *category, const char *record);
+extern void trail_react(const char *category, const char *event_source,
+						const char *event_name, const char *record);
 
 /* NOTIFY channel with payload when (and if) the transaction commits */
 extern void trail_notify_at_commit(const char *channel, const char *payload);

@@ -80,6 +80,13 @@ typedef struct Rule
 {
 	char	   *name;
 	TrailEventPattern *pattern;
+	/* the only sources and event names it accepts (-1: any), to skip it */
+	int			nsources;
+	char	  **sources;
+	int		   *source_lens;
+	int			nevent_names;
+	char	  **event_names;
+	int		   *event_name_lens;
 	char	   *channel;		/* notify target, or NULL */
 	Oid			function;		/* function target, or InvalidOid */
 	Oid			owner;			/* who put the rule: runs the function */
@@ -94,6 +101,10 @@ static Rule *rules = NULL;
 
 /* true while a target runs: events it causes do not trigger rules */
 static bool dispatching = false;
+
+/* where the envelope has what rules are most often about */
+static const char *const source_path[] = {"source"};
+static const char *const event_name_path[] = {"detail", "eventName"};
 
 /*
  * Raise EventBridge's ValidationException.
@@ -398,6 +409,11 @@ load_rules(void)
 
 				r->name = SPI_getvalue(tup, desc, 1);
 				r->pattern = trail_event_pattern_compile(DatumGetJsonbP(SPI_getbinval(tup, desc, 2, &isnull)));
+				r->nsources = trail_event_pattern_required(r->pattern, source_path, 1,
+														   &r->sources, &r->source_lens);
+				r->nevent_names = trail_event_pattern_required(r->pattern, event_name_path, 2,
+															   &r->event_names,
+															   &r->event_name_lens);
 				r->function = check_target(SPI_getvalue(tup, desc, 3), &r->channel, true);
 				r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 				/* its function was dropped: the rule has nothing to do */
@@ -425,13 +441,64 @@ load_rules(void)
 	trail_sql_end(&scope);
 }
 
-bool
-trail_rules_active(void)
+/*
+ * The envelope's source of an eventSource: ddl.postgresql -> postgresql.ddl,
+ * as s3.amazonaws.com -> aws.s3.
+ */
+static char *
+envelope_source(const char *event_source)
 {
+	const char *dot = event_source ? strchr(event_source, '.') : NULL;
+
+	if (dot == NULL)
+		return pstrdup("postgresql.trail");
+	return psprintf("%s.%.*s", dot + 1, (int) (dot - event_source), event_source);
+}
+
+/*
+ * Is value (NUL-terminated) one of n strings (n < 0: any)?
+ */
+static bool
+accepts(int n, char **values, const int *lens, const char *value)
+{
+	int			len = value ? strlen(value) : -1;
+	int			i;
+
+	if (n < 0)
+		return true;
+	for (i = 0; i < n; i++)
+		if (lens[i] == len && memcmp(values[i], value, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Could the rule match an event of that source and name?  (Most rules
+ * name them; the others must be matched.)
+ */
+static bool
+candidate(const Rule *r, const char *source, const char *event_name)
+{
+	return accepts(r->nsources, r->sources, r->source_lens, source) &&
+		accepts(r->nevent_names, r->event_names, r->event_name_lens, event_name);
+}
+
+bool
+trail_rules_candidates(const char *event_source, const char *event_name)
+{
+	char	   *source;
+	int			i;
+
 	if (dispatching || trail_catalog() == NULL)
 		return false;
 	load_rules();
-	return nrules > 0;
+	if (nrules == 0)
+		return false;
+	source = envelope_source(event_source);
+	for (i = 0; i < nrules; i++)
+		if (candidate(&rules[i], source, event_name))
+			return true;
+	return false;
 }
 
 /*
@@ -448,67 +515,145 @@ member_string(JsonbContainer *obj, const char *key)
 }
 
 /*
- * The EventBridge envelope of a CloudTrail record (JSON text).
+ * The detail-type EventBridge gives a CloudTrail record.
  */
-static char *
-envelope(Jsonb *record, const char *record_text)
+static const char *
+detail_type(JsonbContainer *rec)
 {
-	JsonbContainer *rec = &record->root;
 	char	   *category = member_string(rec, "eventCategory");
 	char	   *type = member_string(rec, "eventType");
-	char	   *source = member_string(rec, "eventSource");
-	const char *detail_type = "AWS API Call via CloudTrail";
-	StringInfoData buf;
-	pg_uuid_t	id;
-	char		idtext[TRAIL_UUID_STRLEN];
-	char	   *dot;
-	JsonbValue *resources;
 
 	if (category && strcmp(category, "Insight") == 0)
-		detail_type = "AWS Insight via CloudTrail";
-	else if (type && strcmp(type, "AwsServiceEvent") == 0)
-		detail_type = "AWS Service Event via CloudTrail";
-	else if (type && strcmp(type, "AwsConsoleSignIn") == 0)
-		detail_type = "AWS Console Sign In via CloudTrail";
+		return "AWS Insight via CloudTrail";
+	if (type && strcmp(type, "AwsServiceEvent") == 0)
+		return "AWS Service Event via CloudTrail";
+	if (type && strcmp(type, "AwsConsoleSignIn") == 0)
+		return "AWS Console Sign In via CloudTrail";
+	return "AWS API Call via CloudTrail";
+}
 
-	/* ddl.postgresql -> postgresql.ddl, as s3.amazonaws.com -> aws.s3 */
-	if (source && (dot = strchr(source, '.')) != NULL)
-		source = psprintf("%s.%.*s", dot + 1, (int) (dot - source), source);
+/*
+ * Push "key": "value" into an object being built.
+ */
+static void
+push_pair(JsonbParseState **st, const char *key, const char *value)
+{
+	JsonbValue	v;
 
-	trail_uuid_v7(&id, GetCurrentTimestamp());
-	trail_uuid_string(&id, idtext);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"%s\",\"source\":",
-					 idtext, detail_type);
-	escape_json(&buf, source ? source : "postgresql.trail");
-	appendStringInfoString(&buf, ",\"account\":");
-	escape_json(&buf, trail_account_id());
-	appendStringInfoString(&buf, ",\"time\":");
-	escape_json(&buf, member_string(rec, "eventTime"));
-	appendStringInfoString(&buf, ",\"region\":");
-	escape_json(&buf, trail_region());
-	appendStringInfoString(&buf, ",\"resources\":[");
-	resources = getKeyJsonValueFromContainer(rec, "resources", 9, NULL);
-	if (resources != NULL && resources->type == jbvBinary &&
-		JsonContainerIsArray(resources->val.binary.data))
+	v.type = jbvString;
+	v.val.string.val = unconstify(char *, key);
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
 	{
-		int			n = JsonContainerSize(resources->val.binary.data);
-		int			i;
-		bool		first = true;
+		v.val.string.val = unconstify(char *, value);
+		v.val.string.len = strlen(value);
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
 
-		for (i = 0; i < n; i++)
-		{
-			JsonbValue *r = getIthJsonbValueFromContainer(resources->val.binary.data, i);
-			char	   *arn;
+/*
+ * The ARNs of a record's resources.
+ */
+static List *
+resource_arns(JsonbContainer *rec)
+{
+	JsonbValue *resources = getKeyJsonValueFromContainer(rec, "resources", 9, NULL);
+	List	   *arns = NIL;
+	int			i;
 
-			if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data) ||
-				(arn = member_string(r->val.binary.data, "ARN")) == NULL)
-				continue;
-			if (!first)
-				appendStringInfoChar(&buf, ',');
-			escape_json(&buf, arn);
-			first = false;
-		}
+	if (resources == NULL || resources->type != jbvBinary ||
+		!JsonContainerIsArray(resources->val.binary.data))
+		return NIL;
+	for (i = 0; i < JsonContainerSize(resources->val.binary.data); i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(resources->val.binary.data, i);
+		char	   *arn;
+
+		if (r->type == jbvBinary && JsonContainerIsObject(r->val.binary.data) &&
+			(arn = member_string(r->val.binary.data, "ARN")) != NULL)
+			arns = lappend(arns, arn);
+	}
+	return arns;
+}
+
+/*
+ * The EventBridge envelope of a CloudTrail record, as jsonb (built around
+ * the parsed record, not parsed again).
+ */
+static Jsonb *
+envelope(Jsonb *record, const char *source, const char *id)
+{
+	JsonbContainer *rec = &record->root;
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	ListCell   *lc;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_pair(&st, "version", "0");
+	push_pair(&st, "id", id);
+	push_pair(&st, "detail-type", detail_type(rec));
+	push_pair(&st, "source", source);
+	push_pair(&st, "account", trail_account_id());
+	push_pair(&st, "time", member_string(rec, "eventTime"));
+	push_pair(&st, "region", trail_region());
+	v.type = jbvString;
+	v.val.string.val = "resources";
+	v.val.string.len = 9;
+	pushJsonbValue(&st, WJB_KEY, &v);
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	foreach(lc, resource_arns(rec))
+	{
+		v.type = jbvString;
+		v.val.string.val = lfirst(lc);
+		v.val.string.len = strlen(lfirst(lc));
+		pushJsonbValue(&st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	v.type = jbvString;
+	v.val.string.val = "detail";
+	v.val.string.len = 6;
+	pushJsonbValue(&st, WJB_KEY, &v);
+	v.type = jbvBinary;
+	v.val.binary.data = rec;
+	v.val.binary.len = VARSIZE(record) - VARHDRSZ;
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * The envelope as JSON text, the record's text as its detail (for NOTIFY).
+ */
+static char *
+envelope_text(Jsonb *env, const char *record_text)
+{
+	JsonbContainer *e = &env->root;
+	StringInfoData buf;
+	ListCell   *lc;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"version\":\"0\",\"id\":");
+	escape_json(&buf, member_string(e, "id"));
+	appendStringInfoString(&buf, ",\"detail-type\":");
+	escape_json(&buf, member_string(e, "detail-type"));
+	appendStringInfoString(&buf, ",\"source\":");
+	escape_json(&buf, member_string(e, "source"));
+	appendStringInfoString(&buf, ",\"account\":");
+	escape_json(&buf, member_string(e, "account"));
+	appendStringInfoString(&buf, ",\"time\":");
+	escape_json(&buf, member_string(e, "time"));
+	appendStringInfoString(&buf, ",\"region\":");
+	escape_json(&buf, member_string(e, "region"));
+	appendStringInfoString(&buf, ",\"resources\":[");
+	foreach(lc, resource_arns(getKeyJsonValueFromContainer(e, "detail", 6, NULL)->val.binary.data))
+	{
+		if (!first)
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, lfirst(lc));
+		first = false;
 	}
 	appendStringInfo(&buf, "],\"detail\":%s}", record_text);
 	return buf.data;
@@ -647,11 +792,13 @@ call_function(const Rule *r, Jsonb *env)
 }
 
 /*
- * Match and run the targets (the envelope is made at the first rule).
+ * Match and run the targets of the rules that could match (the envelope is
+ * made for the first one).
  */
 static void
-dispatch(Jsonb *record, const char *record_text)
+dispatch(const char *record_text, const char *event_source, const char *event_name)
 {
+	char	   *source = envelope_source(event_source);
 	Jsonb	   *env = NULL;
 	char	   *env_text = NULL;
 	int			i;
@@ -660,33 +807,43 @@ dispatch(Jsonb *record, const char *record_text)
 	{
 		const Rule *r = &rules[i];
 
+		if (!candidate(r, source, event_name))
+			continue;
 		if (env == NULL)
 		{
-			env_text = envelope(record, record_text);
-			env = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(env_text)));
+			Jsonb	   *record = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																	CStringGetDatum(record_text)));
+			pg_uuid_t	id;
+			char		idtext[TRAIL_UUID_STRLEN];
+
+			trail_uuid_v7(&id, GetCurrentTimestamp());
+			trail_uuid_string(&id, idtext);
+			env = envelope(record, source, idtext);
 		}
 		if (!trail_event_pattern_matches(r->pattern, env))
 			continue;
 		if (r->channel != NULL)
+		{
+			if (env_text == NULL)
+				env_text = envelope_text(env, record_text);
 			trail_notify_at_commit(r->channel, strlen(env_text) <= NOTIFY_PAYLOAD_MAX ?
 								   env_text : trimmed_envelope(env));
+		}
 		else
 			call_function(r, env);
 	}
 }
 
 void
-trail_rules_dispatch(const char *record_text)
+trail_rules_dispatch(const char *record_text, const char *event_source,
+					 const char *event_name)
 {
-	Jsonb	   *record;
-
-	if (!trail_rules_active())
+	if (!trail_rules_candidates(event_source, event_name))
 		return;
-	record = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(record_text)));
 	dispatching = true;
 	PG_TRY();
 	{
-		dispatch(record, record_text);
+		dispatch(record_text, event_source, event_name);
 	}
 	PG_FINALLY();
 	{
