@@ -121,7 +121,7 @@ trail_reactions_wanted(const char *category, const char *event_source,
 					   const char *event_name)
 {
 	return (log_categories & category_bit(category)) != 0 ||
-		trail_rules_candidates(event_source, event_name);
+		trail_rules_candidates(category, event_source, event_name);
 }
 
 /*
@@ -146,7 +146,7 @@ trail_react(const char *category, const char *event_source, const char *event_na
 {
 	if (log_categories & category_bit(category))
 		add_pending(NULL, record);
-	trail_rules_dispatch(record, event_source, event_name);
+	trail_rules_dispatch(record, category, event_source, event_name);
 }
 
 void

@@ -87,6 +87,9 @@ typedef struct Rule
 	int			nevent_names;
 	char	  **event_names;
 	int		   *event_name_lens;
+	int			ncategories;
+	char	  **categories;
+	int		   *category_lens;
 	char	   *channel;		/* notify target, or NULL */
 	Oid			function;		/* function target, or InvalidOid */
 	Oid			owner;			/* who put the rule: runs the function */
@@ -105,6 +108,7 @@ static bool dispatching = false;
 /* where the envelope has what rules are most often about */
 static const char *const source_path[] = {"source"};
 static const char *const event_name_path[] = {"detail", "eventName"};
+static const char *const category_path[] = {"detail", "eventCategory"};
 
 /*
  * Raise EventBridge's ValidationException.
@@ -414,6 +418,9 @@ load_rules(void)
 				r->nevent_names = trail_event_pattern_required(r->pattern, event_name_path, 2,
 															   &r->event_names,
 															   &r->event_name_lens);
+				r->ncategories = trail_event_pattern_required(r->pattern, category_path, 2,
+															  &r->categories,
+															  &r->category_lens);
 				r->function = check_target(SPI_getvalue(tup, desc, 3), &r->channel, true);
 				r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 				/* its function was dropped: the rule has nothing to do */
@@ -473,18 +480,21 @@ accepts(int n, char **values, const int *lens, const char *value)
 }
 
 /*
- * Could the rule match an event of that source and name?  (Most rules
- * name them; the others must be matched.)
+ * Could the rule match an event of that source, name and category?  (Most
+ * rules name some of them; the others must be matched.)
  */
 static bool
-candidate(const Rule *r, const char *source, const char *event_name)
+candidate(const Rule *r, const char *source, const char *event_name,
+		  const char *category)
 {
 	return accepts(r->nsources, r->sources, r->source_lens, source) &&
-		accepts(r->nevent_names, r->event_names, r->event_name_lens, event_name);
+		accepts(r->nevent_names, r->event_names, r->event_name_lens, event_name) &&
+		accepts(r->ncategories, r->categories, r->category_lens, category);
 }
 
 bool
-trail_rules_candidates(const char *event_source, const char *event_name)
+trail_rules_candidates(const char *category, const char *event_source,
+					   const char *event_name)
 {
 	char	   *source;
 	int			i;
@@ -496,7 +506,7 @@ trail_rules_candidates(const char *event_source, const char *event_name)
 		return false;
 	source = envelope_source(event_source);
 	for (i = 0; i < nrules; i++)
-		if (candidate(&rules[i], source, event_name))
+		if (candidate(&rules[i], source, event_name, category))
 			return true;
 	return false;
 }
@@ -796,7 +806,8 @@ call_function(const Rule *r, Jsonb *env)
  * made for the first one).
  */
 static void
-dispatch(const char *record_text, const char *event_source, const char *event_name)
+dispatch(const char *record_text, const char *category, const char *event_source,
+		 const char *event_name)
 {
 	char	   *source = envelope_source(event_source);
 	Jsonb	   *env = NULL;
@@ -807,7 +818,7 @@ dispatch(const char *record_text, const char *event_source, const char *event_na
 	{
 		const Rule *r = &rules[i];
 
-		if (!candidate(r, source, event_name))
+		if (!candidate(r, source, event_name, category))
 			continue;
 		if (env == NULL)
 		{
@@ -835,15 +846,15 @@ dispatch(const char *record_text, const char *event_source, const char *event_na
 }
 
 void
-trail_rules_dispatch(const char *record_text, const char *event_source,
-					 const char *event_name)
+trail_rules_dispatch(const char *record_text, const char *category,
+					 const char *event_source, const char *event_name)
 {
-	if (!trail_rules_candidates(event_source, event_name))
+	if (!trail_rules_candidates(category, event_source, event_name))
 		return;
 	dispatching = true;
 	PG_TRY();
 	{
-		dispatch(record_text, event_source, event_name);
+		dispatch(record_text, category, event_source, event_name);
 	}
 	PG_FINALLY();
 	{
