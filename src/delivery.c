@@ -96,6 +96,9 @@
  * whole, so its uncompressed size is bounded too.
  */
 #define GZIP_LEVEL 1
+
+/* a bucket's directory of files being written (staging_path) */
+#define STAGING_DIR ".trail-staging"
 #define MAX_FILE_BYTES (32 * 1024 * 1024)
 
 /* A position in delivery order */
@@ -164,16 +167,34 @@ log_root(void)
 }
 
 /*
+ * Fail unless dir, which exists, resolves to a place below the root (no
+ * symbolic link leads out of it).
+ */
+static void
+check_inside(const char *dir, const char *real_root, const char *path)
+{
+	char		real_dir[PATH_MAX];
+
+	if (realpath(dir, real_dir) == NULL ||
+		strncmp(real_dir, real_root, strlen(real_root)) != 0 ||
+		real_dir[strlen(real_root)] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trail: refusing to write \"%s\": it is outside trail.log_directory",
+						path)));
+}
+
+/*
  * Make the directories of path's parent that do not exist yet, and the
- * root itself if it is missing, and check
- * that the parent really is below the root (no symbolic link leads out).
+ * root itself if it is missing.  Each directory below the root is checked
+ * before anything is made in it, so a symbolic link out of the root never
+ * gets so much as a directory made at its far end.
  */
 static void
 make_parent_dirs(const char *path)
 {
 	char		dir[MAXPGPATH];
 	char		real_root[PATH_MAX];
-	char		real_dir[PATH_MAX];
 	char	   *p;
 	size_t		rootlen = strlen(log_root());
 
@@ -189,28 +210,36 @@ make_parent_dirs(const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("trail.log_directory \"%s\" is not accessible: %m", log_root())));
-	for (p = dir + rootlen + 1; *p; p++)
+	for (p = dir + rootlen + 1;; p++)
 	{
-		if (*p != '/')
+		bool		last = (*p == '\0');
+
+		if (!last && *p != '/')
 			continue;
 		*p = '\0';
 		if (MakePGDirectory(dir) < 0 && errno != EEXIST)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not create directory \"%s\": %m", dir)));
+		check_inside(dir, real_root, path);
+		if (last)
+			break;
 		*p = '/';
 	}
-	if (MakePGDirectory(dir) < 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
-	if (realpath(dir, real_dir) == NULL ||
-		strncmp(real_dir, real_root, strlen(real_root)) != 0 ||
-		real_dir[strlen(real_root)] != '/')
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trail: refusing to write \"%s\": it is outside trail.log_directory",
-						path)));
+}
+
+/*
+ * Where a file of a bucket is written before it is renamed into place:
+ * the bucket's staging directory, so that copies a crash left behind are
+ * found (and removed) without walking the bucket.
+ */
+static void
+staging_path(char *out, const char *bucket, const char *key)
+{
+	const char *name = strrchr(key, '/');
+
+	snprintf(out, MAXPGPATH, "%s/%s/" STAGING_DIR "/%s.tmp", log_root(), bucket,
+			 name ? name + 1 : key);
 }
 
 /*
@@ -763,7 +792,7 @@ log_open(const Trail *t, EventKey from, const char *key)
 				   psprintf("%s_CloudTrail_%s_%s_%s.json.gz", trail_account_id(),
 							t->region, format_utc(now, "%Y%m%dT%H%MZ"), unique_part()));
 	object_path(f->final_path, t->bucket, f->key);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", f->final_path);
+	staging_path(tmp, t->bucket, f->key);
 	gz_open(&f->gz, tmp);
 	gz_write(&f->gz, "{\"Records\":[", 12);
 	initStringInfo(&f->record);
@@ -1032,7 +1061,7 @@ finish_written(const Trail *t)
 		char		tmp[MAXPGPATH];
 
 		object_path(path, bucket, key);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		staging_path(tmp, bucket, key);
 		if (digest)
 		{
 			char	   *content = SPI_getvalue(tuptable->vals[r], tuptable->tupdesc, 8);
@@ -1085,6 +1114,7 @@ finish_written(const Trail *t)
 				else
 					write_small_file(tmp, "");	/* cannot happen: events are kept */
 			}
+			make_parent_dirs(path);
 			durable_rename(tmp, path, ERROR);
 		}
 		{
@@ -1425,7 +1455,50 @@ record_failure(const char *name, bool digest, const char *message)
 }
 
 /*
- * Put in place what a crash left half-delivered.
+ * Remove from the bucket's staging directory the copies that no recorded
+ * file is waiting for (left by a crash or an error before their window
+ * committed: their events are delivered again).  Passes never overlap, so
+ * no other delivery is writing there.
+ */
+static void
+clean_staging(const Trail *t)
+{
+	char		dir[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+
+	snprintf(dir, sizeof(dir), "%s/%s/" STAGING_DIR, log_root(), t->bucket);
+	d = AllocateDir(dir);
+	if (d == NULL)
+		return;
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		Datum		values[2];
+
+		if (len <= 4 || strcmp(de->d_name + len - 4, ".tmp") != 0)
+			continue;
+		values[0] = CStringGetTextDatum(t->bucket);
+		values[1] = CStringGetTextDatum(psprintf("%%/%.*s", (int) (len - 4), de->d_name));
+		if (run("SELECT 1 FROM trail.delivered_files WHERE s3_bucket = $1"
+				" AND s3_object LIKE $2 AND state = 'written'", 2, types, values, NULL) == 0)
+		{
+			char		path[MAXPGPATH];
+
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not remove \"%s\": %m", path)));
+		}
+	}
+	FreeDir(d);
+}
+
+/*
+ * Put in place what a crash left half-delivered, and clear what it left
+ * unrecorded.
  */
 static void
 finish_trail(const char *name)
@@ -1434,7 +1507,10 @@ finish_trail(const char *name)
 
 	begin_work();
 	if (load_trail(name, &t))
+	{
 		finish_written(&t);
+		clean_staging(&t);
+	}
 	commit_work();
 }
 

@@ -190,7 +190,7 @@ mirror_home(const char *json)
 					  "    after_event_id, digest_start_time)"
 					  "  SELECT s.name, pg_catalog.current_database(),"
 					  "    (SELECT last_value FROM trail.commit_seq),"
-					  "    '00000000-0000-0000-0000-000000000000',"
+					  "    'ffffffff-ffff-ffff-ffff-ffffffffffff',"
 					  "    CASE WHEN (s.source->>'enable_log_file_validation')::boolean"
 					  "      THEN pg_catalog.now() END"
 					  "    FROM src s WHERE (s.source->>'is_logging')::boolean"

@@ -21,8 +21,8 @@
  *	  trail_admin, and trail's own SQL runs as the extension's owner
  *	  (trail_sql_run), so the event names the caller.
  *	- A new trail delivers from the transaction that creates it: its cursor
- *	  starts just below that transaction's commit sequence number, so its
- *	  own CreateTrail event is its first record.
+ *	  starts just after every event of the commit sequence number below
+ *	  that transaction's, so its own CreateTrail event is its first record.
  *
  *-------------------------------------------------------------------------
  */
@@ -397,7 +397,7 @@ set_logging(const char *name, bool logging)
 		(void) trail_sql_run("INSERT INTO trail.trail_state AS s (trail_name, region,"
 							 " after_seq, after_event_id, digest_start_time)"
 							 " SELECT t.name, t.home_region, $2 - 1,"
-							 " '00000000-0000-0000-0000-000000000000',"
+							 " 'ffffffff-ffff-ffff-ffff-ffffffffffff',"
 							 " CASE WHEN t.enable_log_file_validation THEN pg_catalog.now() END"
 							 " FROM trail.trails t WHERE t.name = $1"
 							 " ON CONFLICT (trail_name, region) DO UPDATE SET digest_start_time ="

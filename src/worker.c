@@ -327,6 +327,8 @@ trail_database_main(Datum main_arg)
 											  InvalidOid, 0);
 	SetConfigOption("application_name", "trail worker",
 					PGC_USERSET, PGC_S_SESSION);
+	/* files are put in place or removed after commits that must be durable */
+	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
 
 	StartTransactionCommand();
 	errcallback.callback = database_error_context;
