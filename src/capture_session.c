@@ -6,10 +6,12 @@
  *	  (spool.c), fsynced before the client hears of the outcome.
  *
  * Logins: ClientAuthentication_hook sees every authentication that gets as
- * far as a method (success, wrong password, unknown role); emit_log_hook
- * sees the connection attempts refused before or after it (pg_hba.conf
- * rejects the connection or has no entry for it, a role that does not exist
- * under trust authentication, too many connections).  Each attempt is one
+ * far as a method (success, wrong password, unknown role); a success is a
+ * login once the session has started (the commit that ends InitPostgres).
+ * emit_log_hook sees the connection attempts refused before, during or
+ * after it (pg_hba.conf rejects the connection or has no entry for it, a
+ * role that does not exist or may not log in, reserved or no free slots, a
+ * database that does not exist).  Each attempt is one
  * Login event (signin.postgresql, AwsConsoleSignIn, responseElements
  * {"Login": "Success"|"Failure"}), global, in the home database.  A role
  * that does not exist is recorded as CloudTrail records mistyped names,
@@ -77,6 +79,8 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 /* login state of this process */
 static bool login_recorded = false;
 static bool logged_in = false;
+static bool auth_ok = false;	/* authenticated; logged in at the next commit */
+static const char *auth_method = NULL;
 static TimestampTz login_time = 0;
 static char *login_user = NULL;
 
@@ -187,11 +191,15 @@ spool_session_event(const char *event_name, const char *user, bool role_exists,
 														  event_name, outcome));
 	ev.additional_event_data = trail_jsonb_from_text(extra ? extra :
 													 login_details(port, method));
+	/*
+	 * As CloudTrail: no errorCode, errorMessage "Failed authentication",
+	 * here followed by the server's reason unless that would show a name
+	 * that is to stay hidden.
+	 */
 	if (error_message != NULL)
-	{
-		ev.error_code = "Failed authentication";
-		ev.error_message = error_message;
-	}
+		ev.error_message = role_exists || trail_log_unknown_user_names ?
+			psprintf("Failed authentication: %s", error_message) :
+			"Failed authentication";
 	(void) trail_spool_write(trail_spool_record(&ev), InvalidOid);
 }
 
@@ -227,32 +235,43 @@ logout_callback(int code, Datum arg)
 }
 
 /*
- * ClientAuthentication hook: the outcome of an authentication.
+ * ClientAuthentication hook: the outcome of an authentication.  A success
+ * is a login only once the server has accepted the session (the role may
+ * not log in, its database may not exist, the slots may be reserved): it
+ * is recorded at the commit that ends the session's start (InitPostgres),
+ * and a refusal before that by emit_log_hook.
  */
 static void
 trail_ClientAuthentication(Port *port, int status)
 {
-	bool		exists = role_exists(port->user_name);
-	const char *method = port->hba ? hba_authname(port->hba->auth_method) : NULL;
-
-	if (status == STATUS_OK && exists)
+	auth_method = port->hba ? hba_authname(port->hba->auth_method) : NULL;
+	if (status == STATUS_OK)
+		auth_ok = true;
+	else
 	{
-		spool_session_event("Login", port->user_name, true, method, "Success", NULL, NULL);
-		login_recorded = true;
-		logged_in = true;
-		login_time = GetCurrentTimestamp();
-		login_user = MemoryContextStrdup(TopMemoryContext, port->user_name);
-		before_shmem_exit(logout_callback, (Datum) 0);
-	}
-	else if (status != STATUS_OK)
-	{
-		spool_session_event("Login", port->user_name, exists, method, "Failure",
-							"authentication failed", NULL);
+		spool_session_event("Login", port->user_name, role_exists(port->user_name),
+							auth_method, "Failure", "authentication failed", NULL);
 		login_recorded = true;
 	}
-	/* a role that does not exist under trust: InitPostgres refuses it */
 	if (prev_ClientAuthentication)
 		prev_ClientAuthentication(port, status);
+}
+
+/*
+ * The session has started: its login succeeded.
+ */
+static void
+login_succeeded(void)
+{
+	Port	   *port = MyProcPort;
+
+	auth_ok = false;
+	login_recorded = true;
+	spool_session_event("Login", port->user_name, true, auth_method, "Success", NULL, NULL);
+	logged_in = true;
+	login_time = GetCurrentTimestamp();
+	login_user = MemoryContextStrdup(TopMemoryContext, port->user_name);
+	before_shmem_exit(logout_callback, (Datum) 0);
 }
 
 /*
@@ -262,23 +281,20 @@ trail_ClientAuthentication(Port *port, int status)
 static void
 trail_emit_log(ErrorData *edata)
 {
+	/* any refusal of a connection before its session started */
 	if (edata->elevel == FATAL && !login_recorded && !logged_in &&
-		MyProcPort != NULL && !IsBackgroundWorker &&
-		(ClientAuthInProgress || edata->sqlerrcode == ERRCODE_TOO_MANY_CONNECTIONS ||
-		 edata->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ||
-		 edata->sqlerrcode == ERRCODE_INVALID_PASSWORD ||
-		 edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE))
+		MyProcPort != NULL && MyProcPort->user_name != NULL && !IsBackgroundWorker)
 	{
 		Port	   *port = MyProcPort;
 
 		login_recorded = true;
 		PG_TRY();
 		{
-			spool_session_event("Login", port->user_name,
-								/* the catalog may not be readable yet */
-								edata->sqlerrcode != ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION &&
-								port->user_name != NULL,
-								port->hba ? hba_authname(port->hba->auth_method) : NULL,
+			/* the catalog is readable once the session's start has begun */
+			bool		exists = !IsTransactionState() || role_exists(port->user_name);
+
+			spool_session_event("Login", port->user_name, exists,
+								port->hba ? hba_authname(port->hba->auth_method) : auth_method,
 								"Failure", edata->message, NULL);
 		}
 		PG_CATCH();
@@ -497,6 +513,9 @@ static void
 session_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
+
+	if (event == XACT_EVENT_COMMIT && auth_ok && !login_recorded)
+		login_succeeded();
 
 	if (event == XACT_EVENT_COMMIT)
 		foreach(lc, pending_records)

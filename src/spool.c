@@ -22,11 +22,13 @@
  *	  reported by the next drain, in the server log and by
  *	  trail.spool_status().
  *	- Draining: the worker of a database reads the records of its target
- *	  from where it stopped (trail.spool_progress), inserts them with ON
- *	  CONFLICT DO NOTHING on the event id, and moves its position, all in
- *	  one transaction; a file whose writer has exited is removed once
- *	  drained.  A record cut short by a crash is the end of its file.  So
- *	  every spooled event reaches trail.events once, whatever crashes.
+ *	  from where it stopped (trail.spool_progress), inserts them (ON
+ *	  CONFLICT DO NOTHING on the event id, where an index allows) and moves
+ *	  its position, in one transaction per 8 MB; a file whose writer has
+ *	  exited is removed once drained, and only then its position is
+ *	  forgotten, so no record is read twice.  A record cut short by a crash
+ *	  is the end of its file.  So every spooled event reaches trail.events
+ *	  once, whatever crashes.
  *	- Bounded: a process stops writing (and counts what it drops) when the
  *	  spool holds more than SPOOL_MAX_FILES files of its target, so a flood
  *	  of failures cannot fill the disk.
@@ -73,6 +75,7 @@ PG_FUNCTION_INFO_V1(trail_spool_status);
 #define SPOOL_DIR "pg_trail/spool"
 #define SPOOL_MAX_FILES 10000
 #define SPOOL_MAX_RECORD (1024 * 1024)
+#define SPOOL_READ_MAX (8 * 1024 * 1024)	/* read per transaction */
 
 /* Counters in shared memory, for trail.spool_status() */
 typedef struct SpoolShared
@@ -363,7 +366,7 @@ insert_record(const char *record)
 						   " SELECT DISTINCT x.k, x.v, ev.event_time, ev.event_id"
 						   "   FROM ev, pg_catalog.jsonb_array_elements(coalesce(ev.resources, '[]')) e,"
 						   "   LATERAL (VALUES ('ResourceType', e->>'type'), ('ResourceName', e->>'name')) x(k, v)"
-						   "  WHERE x.v IS NOT NULL",
+						   "  WHERE x.v IS NOT NULL ON CONFLICT DO NOTHING",
 						   2, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "trail: could not prepare the spool insert");
@@ -374,11 +377,19 @@ insert_record(const char *record)
 		elog(ERROR, "trail: could not insert a spooled event");
 }
 
+/* What draining a part of a file found */
+typedef enum DrainResult
+{
+	DRAIN_WAIT,					/* its writer may add more: keep it */
+	DRAIN_MORE,					/* more to read in another transaction */
+	DRAIN_DONE					/* all read, writer gone: remove it */
+} DrainResult;
+
 /*
- * Drain one file from its recorded position; returns whether it can be
- * removed (its writer is gone and everything in it was read).
+ * Drain the next part of a file (at most SPOOL_READ_MAX bytes) from its
+ * recorded position, and record the new position.
  */
-static bool
+static DrainResult
 drain_file(const char *path, const char *name)
 {
 	Oid			types[2] = {TEXTOID, INT8OID};
@@ -389,7 +400,9 @@ drain_file(const char *path, const char *name)
 	int			fd;
 	struct stat st;
 	char	   *data;
+	int64		avail;
 	int64		pos;
+	MemoryContext record_cxt;
 
 	values[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args("SELECT byte_offset FROM trail.spool_progress WHERE file = $1",
@@ -400,14 +413,15 @@ drain_file(const char *path, const char *name)
 
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
-		return false;
+		return DRAIN_WAIT;
 	if (fstat(fd, &st) != 0 || st.st_size < offset)
 	{
 		CloseTransientFile(fd);
-		return false;
+		return DRAIN_WAIT;
 	}
-	data = palloc(st.st_size - offset + 1);
-	if (pg_pread(fd, data, st.st_size - offset, offset) != st.st_size - offset)
+	avail = Min(st.st_size - offset, SPOOL_READ_MAX + 8 + SPOOL_MAX_RECORD);
+	data = palloc(avail + 1);
+	if (pg_pread(fd, data, avail, offset) != avail)
 	{
 		CloseTransientFile(fd);
 		ereport(ERROR,
@@ -416,26 +430,30 @@ drain_file(const char *path, const char *name)
 	}
 	CloseTransientFile(fd);
 
+	record_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail spool record",
+									   ALLOCSET_DEFAULT_SIZES);
 	pos = 0;
-	while (pos + 8 <= st.st_size - offset)
+	while (pos + 8 <= avail && pos < SPOOL_READ_MAX)
 	{
 		uint32		header[2];
 		pg_crc32c	crc;
-		char	   *record;
+		MemoryContext oldcxt;
 
 		memcpy(header, data + pos, sizeof(header));
-		if (header[0] > SPOOL_MAX_RECORD || pos + 8 + header[0] > st.st_size - offset)
+		if (header[0] > SPOOL_MAX_RECORD || pos + 8 + header[0] > avail)
 			break;
 		INIT_CRC32C(crc);
 		COMP_CRC32C(crc, data + pos + 8, header[0]);
 		FIN_CRC32C(crc);
 		if (crc != header[1])
 			break;				/* cut short by a crash */
-		record = pnstrdup(data + pos + 8, header[0]);
-		insert_record(record);
-		pfree(record);
+		oldcxt = MemoryContextSwitchTo(record_cxt);
+		insert_record(pnstrdup(data + pos + 8, header[0]));
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(record_cxt);
 		pos += 8 + header[0];
 	}
+	MemoryContextDelete(record_cxt);
 	if (pos > 0)
 	{
 		values[1] = Int64GetDatum(offset + pos);
@@ -444,17 +462,82 @@ drain_file(const char *path, const char *name)
 								  2, types, values, NULL, false, 0) < 0)
 			elog(ERROR, "trail: could not record spool progress");
 	}
+	if (pos >= SPOOL_READ_MAX)
+		return DRAIN_MORE;
 	if (alive)
-		return false;
+		return DRAIN_WAIT;
 	if (offset + pos < st.st_size)
 		ereport(WARNING,
 				(errmsg("trail: spool file \"%s\" ends with %lld bytes cut short by a crash",
 						path, (long long) (st.st_size - offset - pos))));
-	return true;
+	return DRAIN_DONE;
 }
 
 /*
- * Drain one target's directory: one transaction per file.
+ * Forget the position in a removed file (NULL: in every file of the spool
+ * that no longer exists).
+ */
+static void
+forget_progress(const char *name)
+{
+	TrailSqlScope scope;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	trail_sql_begin(&scope, trail_catalog()->owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "trail: SPI_connect failed");
+	if (name != NULL)
+	{
+		values[0] = CStringGetTextDatum(name);
+		(void) SPI_execute_with_args("DELETE FROM trail.spool_progress WHERE file = $1",
+									 1, types, values, NULL, false, 0);
+	}
+	else if (SPI_execute("SELECT file FROM trail.spool_progress", true, 0) == SPI_OK_SELECT)
+	{
+		uint64		n = SPI_processed;
+		SPITupleTable *tuptable = SPI_tuptable;
+		uint64		i;
+
+		for (i = 0; i < n; i++)
+		{
+			char	   *file = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+			char		target[NAMEDATALEN];
+			char		path[MAXPGPATH];
+			bool		exists = false;
+			int			t;
+
+			/* the file is in this database's directory or the global one */
+			for (t = 0; t < 2 && !exists; t++)
+			{
+				struct stat st;
+
+				if (t == 0)
+					snprintf(target, sizeof(target), "%u", MyDatabaseId);
+				else
+					strlcpy(target, "global", sizeof(target));
+				snprintf(path, sizeof(path), "%s/%s/%s", SPOOL_DIR, target, file);
+				exists = (stat(path, &st) == 0);
+			}
+			if (!exists)
+			{
+				values[0] = CStringGetTextDatum(file);
+				(void) SPI_execute_with_args("DELETE FROM trail.spool_progress WHERE file = $1",
+											 1, types, values, NULL, false, 0);
+			}
+		}
+	}
+	SPI_finish();
+	trail_sql_end(&scope);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * Drain one target's directory: one transaction per part of a file.
  */
 static void
 drain_dir(const char *target)
@@ -479,35 +562,44 @@ drain_dir(const char *target)
 	{
 		char		path[MAXPGPATH];
 		const char *name = lfirst(lc);
-		bool		remove;
-		TrailSqlScope scope;
+		DrainResult result;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		trail_sql_begin(&scope, trail_catalog()->owner);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "trail: SPI_connect failed");
-		remove = drain_file(path, name);
-		if (remove)
+		do
 		{
-			Oid			types[1] = {TEXTOID};
-			Datum		values[1] = {CStringGetTextDatum(name)};
+			TrailSqlScope scope;
 
-			(void) SPI_execute_with_args("DELETE FROM trail.spool_progress WHERE file = $1",
-										 1, types, values, NULL, false, 0);
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			trail_sql_begin(&scope, trail_catalog()->owner);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "trail: SPI_connect failed");
+			result = drain_file(path, name);
+			SPI_finish();
+			trail_sql_end(&scope);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			CHECK_FOR_INTERRUPTS();
+		} while (result == DRAIN_MORE);
+
+		/*
+		 * Drained and committed (synchronously): the file goes first, its
+		 * position after, so a crash in between never reads it again.
+		 */
+		if (result == DRAIN_DONE)
+		{
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not remove spool file \"%s\": %m", path)));
+			else
+				forget_progress(name);
 		}
-		SPI_finish();
-		trail_sql_end(&scope);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		/* drained and committed: a crash from here re-reads it harmlessly */
-		if (remove && unlink(path) != 0 && errno != ENOENT)
-			ereport(WARNING,
-					(errcode_for_file_access(),
-					 errmsg("could not remove spool file \"%s\": %m", path)));
 	}
+
+	/* positions of files a crash removed before they were forgotten */
+	forget_progress(NULL);
 }
 
 void
