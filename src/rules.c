@@ -634,6 +634,23 @@ envelope(Jsonb *record, const char *source, const char *id)
 }
 
 /*
+ * Append the envelope's first members, "version" to "region", after "{".
+ */
+static void
+append_envelope_head(StringInfo buf, JsonbContainer *e)
+{
+	static const char *const keys[] = {"id", "detail-type", "source", "account", "time", "region"};
+	int			i;
+
+	appendStringInfoString(buf, "{\"version\":\"0\"");
+	for (i = 0; i < lengthof(keys); i++)
+	{
+		appendStringInfo(buf, ",\"%s\":", keys[i]);
+		escape_json(buf, member_string(e, keys[i]));
+	}
+}
+
+/*
  * The envelope as JSON text, the record's text as its detail (for NOTIFY).
  */
 static char *
@@ -645,18 +662,7 @@ envelope_text(Jsonb *env, const char *record_text)
 	bool		first = true;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"version\":\"0\",\"id\":");
-	escape_json(&buf, member_string(e, "id"));
-	appendStringInfoString(&buf, ",\"detail-type\":");
-	escape_json(&buf, member_string(e, "detail-type"));
-	appendStringInfoString(&buf, ",\"source\":");
-	escape_json(&buf, member_string(e, "source"));
-	appendStringInfoString(&buf, ",\"account\":");
-	escape_json(&buf, member_string(e, "account"));
-	appendStringInfoString(&buf, ",\"time\":");
-	escape_json(&buf, member_string(e, "time"));
-	appendStringInfoString(&buf, ",\"region\":");
-	escape_json(&buf, member_string(e, "region"));
+	append_envelope_head(&buf, e);
 	appendStringInfoString(&buf, ",\"resources\":[");
 	foreach(lc, resource_arns(getKeyJsonValueFromContainer(e, "detail", 6, NULL)->val.binary.data))
 	{
@@ -687,18 +693,7 @@ trimmed_envelope(Jsonb *env)
 	int			i;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"version\":\"0\",\"id\":");
-	escape_json(&buf, member_string(e, "id"));
-	appendStringInfoString(&buf, ",\"detail-type\":");
-	escape_json(&buf, member_string(e, "detail-type"));
-	appendStringInfoString(&buf, ",\"source\":");
-	escape_json(&buf, member_string(e, "source"));
-	appendStringInfoString(&buf, ",\"account\":");
-	escape_json(&buf, member_string(e, "account"));
-	appendStringInfoString(&buf, ",\"time\":");
-	escape_json(&buf, member_string(e, "time"));
-	appendStringInfoString(&buf, ",\"region\":");
-	escape_json(&buf, member_string(e, "region"));
+	append_envelope_head(&buf, e);
 	appendStringInfoString(&buf, ",\"trimmed\":true,\"detail\":{");
 	for (i = 0; i < lengthof(keep); i++)
 	{
