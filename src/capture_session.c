@@ -21,9 +21,10 @@
  *
  * Failed statements: capture_utility.c builds the event of a management
  * command that fails as it would have recorded it, and passes it here;
- * ExecutorStart and ExecutorRun hooks do the same for a query that fails
- * for lack of privilege (always recorded) or on a table whose data events
- * are selected.  The event gets errorCode (the SQLSTATE's condition name in
+ * planner, ExecutorStart and ExecutorRun hooks do the same for a query
+ * that fails for lack of privilege (always recorded) or on a table whose
+ * data events are selected.  (An error of parse analysis, such as an
+ * unknown column, comes before any hook and is not recorded.)  The event gets errorCode (the SQLSTATE's condition name in
  * CloudTrail's style, InsufficientPrivilege) and errorMessage, and the
  * SQLSTATE in additionalEventData.  An error is recorded once, by the
  * innermost statement that raised it, even when it passes through outer
@@ -37,6 +38,7 @@
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "executor/executor.h"
+#include "optimizer/planner.h"
 #include "libpq/auth.h"
 #include "libpq/hba.h"
 #include "libpq/libpq-be.h"
@@ -75,6 +77,7 @@ static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static planner_hook_type prev_planner = NULL;
 
 /* login state of this process */
 static bool login_recorded = false;
@@ -341,7 +344,7 @@ trail_record_failure(TrailEvent *ev, ErrorData *edata, Oid dboid)
  * transaction aborts, with the error.
  */
 static void
-query_failed(QueryDesc *queryDesc, ErrorData *edata)
+query_failed(List *rtable, CmdType operation, const char *source_text, ErrorData *edata)
 {
 	bool		denied = (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE);
 	ListCell   *lc;
@@ -355,7 +358,7 @@ query_failed(QueryDesc *queryDesc, ErrorData *edata)
 		return;
 
 	initStringInfo(&resources);
-	foreach(lc, queryDesc->plannedstmt->rtable)
+	foreach(lc, rtable)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 		char	   *arn;
@@ -364,7 +367,7 @@ query_failed(QueryDesc *queryDesc, ErrorData *edata)
 			trail_is_own_relation(rte->relid))
 			continue;
 		arn = trail_table_arn_of(rte->relid);
-		selected |= trail_selects_table(arn, queryDesc->operation == CMD_SELECT);
+		selected |= trail_selects_table(arn, operation == CMD_SELECT);
 		if (resources.len > 0)
 			appendStringInfoChar(&resources, ',');
 		trail_json_resource(&resources, "PG::Table", arn, trail_table_name(rte->relid));
@@ -372,7 +375,7 @@ query_failed(QueryDesc *queryDesc, ErrorData *edata)
 	if (!denied && !selected)
 		return;
 
-	switch (queryDesc->operation)
+	switch (operation)
 	{
 		case CMD_INSERT:
 			event_name = "Insert";
@@ -393,11 +396,11 @@ query_failed(QueryDesc *queryDesc, ErrorData *edata)
 	trail_event_init(&ev, "Data", "AwsApiCall", NULL);
 	ev.event_source = "table.postgresql";
 	ev.event_name = event_name;
-	ev.read_only = (queryDesc->operation == CMD_SELECT);
+	ev.read_only = (operation == CMD_SELECT);
 	ev.management_event = false;
 	initStringInfo(&params);
 	appendStringInfoString(&params, "{\"statement\":");
-	escape_json(&params, queryDesc->sourceText ? queryDesc->sourceText : "");
+	escape_json(&params, source_text ? source_text : "");
 	appendStringInfoChar(&params, '}');
 	ev.request_parameters = trail_jsonb_from_text(params.data);
 	if (resources.len > 0)
@@ -428,12 +431,60 @@ trail_on_failure(void (*record) (void *arg, ErrorData *edata), void *arg,
 }
 
 /*
- * query_failed() as a trail_on_failure() callback.
+ * query_failed() as a trail_on_failure() callback, for the executor.
  */
 static void
 record_query_failure(void *arg, ErrorData *edata)
 {
-	query_failed((QueryDesc *) arg, edata);
+	QueryDesc  *queryDesc = (QueryDesc *) arg;
+
+	query_failed(queryDesc->plannedstmt->rtable, queryDesc->operation,
+				 queryDesc->sourceText, edata);
+}
+
+/* What planning a query knows of it (record_planning_failure) */
+typedef struct PlanningQuery
+{
+	Query	   *parse;
+	const char *query_string;
+} PlanningQuery;
+
+/*
+ * query_failed() as a trail_on_failure() callback, for the planner: errors
+ * found while planning (constant folding) are failures of the query too.
+ */
+static void
+record_planning_failure(void *arg, ErrorData *edata)
+{
+	PlanningQuery *q = (PlanningQuery *) arg;
+
+	query_failed(q->parse->rtable, q->parse->commandType, q->query_string, edata);
+}
+
+/*
+ * planner_hook: errors while planning.
+ */
+static PlannedStmt *
+trail_session_planner(Query *parse, const char *query_string, int cursorOptions,
+					  ParamListInfo boundParams)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	PlannedStmt *volatile result = NULL;
+	PlanningQuery q = {parse, query_string};
+
+	PG_TRY();
+	{
+		if (prev_planner)
+			result = prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_CATCH();
+	{
+		trail_on_failure(record_planning_failure, &q, cxt);
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /*
@@ -560,6 +611,8 @@ trail_capture_session_init(void)
 	ExecutorStart_hook = trail_session_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = trail_session_ExecutorRun;
+	prev_planner = planner_hook;
+	planner_hook = trail_session_planner;
 	RegisterXactCallback(session_xact_callback, NULL);
 	RegisterSubXactCallback(session_subxact_callback, NULL);
 }

@@ -347,8 +347,14 @@ is(count_events(q{additional_event_data->>'sqlState' = '25P02'}), 0, '... no eve
 	join("\n",
 		'INSERT INTO watched VALUES (1) /* s_ok */;',
 		'INSERT INTO watched VALUES (1) /* s_dup */;',
-		'SELECT 1 / (a - a) FROM dup_t /* s_other */;'));
-like($err, qr/duplicate key.*division by zero/s, '(a unique violation on a selected table, a division by zero elsewhere)');
+		'SELECT 1 / (a - a) FROM dup_t /* s_other */;',
+		'INSERT INTO watched VALUES (2 / 0) /* s_planned */;'));
+like($err, qr/duplicate key.*division by zero.*division by zero/s,
+	'(a unique violation on a selected table, a division by zero elsewhere, one while planning an insert into it)');
+is(wait_events(statement_where('s_planned'), 1), 1,
+	'an error found while planning a query on a selected table (constant folding) is recorded once');
+is(event_values(q{concat_ws('|', event_name, error_code)}, statement_where('s_planned')),
+	'Insert|DivisionByZero', '... as an Insert with errorCode DivisionByZero');
 is(wait_events(statement_where('s_dup'), 1), 1, 'a unique violation on a selected table is recorded once');
 is( event_values(
 		q{concat_ws('|', event_category, event_source, event_name, error_code, additional_event_data->>'sqlState',
