@@ -141,7 +141,8 @@ sandbox_demo() {
 }
 
 # A trail: delivered CloudTrail log files, a signed digest, and both validators.
-# The sandbox delivers every 2 s and digests every 10 s (defaults: 60 s, 1 h).
+# For the demonstration the sandbox delivers every 2 s and digests every 10 s,
+# then goes back to the defaults (60 s, 1 h).
 sandbox_trail_demo() {
 	local bucket="$SANDBOX/data/pg_trail/buckets/sandbox-bucket" waited=0 log key
 	echo
@@ -150,8 +151,8 @@ sandbox_trail_demo() {
 		ALTER SYSTEM SET trail.delivery_interval = '2s';
 		ALTER SYSTEM SET trail.digest_interval = '10s';
 		SELECT pg_reload_conf() \gset
-		SELECT trail.create_trail('sandbox-trail', 'sandbox-bucket')
-		 WHERE NOT EXISTS (SELECT 1 FROM trail.trails WHERE name = 'sandbox-trail') \gset
+		SELECT count(*) AS created FROM (SELECT trail.create_trail('sandbox-trail', 'sandbox-bucket')
+		 WHERE NOT EXISTS (SELECT 1 FROM trail.trails WHERE name = 'sandbox-trail')) t \gset
 	SQL
 	"$PSQL" -X -q -d "$DB" -c "SELECT name, s3_bucket_name, trail_arn, log_file_validation_enabled, is_logging FROM trail.describe_trails()"
 	say "waiting for the trail's next digest (up to 60 s) ..."
@@ -168,15 +169,16 @@ sandbox_trail_demo() {
 		fi
 	done
 	echo "files in $bucket (newest first):"
-	(cd "$bucket" && find . -name '*.json.gz' -printf '%T@ %P\n' | sort -rn | head -4 | cut -d' ' -f2)
-	log=$(cd "$bucket" && find . -path '*/CloudTrail/*' -name '*.json.gz' -printf '%T@ %P\n' | sort -rn | head -1 | cut -d' ' -f2)
+	(cd "$bucket" && find . -name '*.json.gz' -printf '%T@ %P\n' | sort -rn | sed -n 1,4p | cut -d' ' -f2)
+	log=$(cd "$bucket" && find . -path '*/CloudTrail/*' -name '*.json.gz' -printf '%T@ %P\n' | sort -rn | sed -n 1p | cut -d' ' -f2)
 	echo
 	echo "the start of $log:"
-	zcat "$bucket/$log" | head -c 400
+	zcat "$bucket/$log" | cut -c1-400 | sed -n 1p
 	echo " ..."
 	echo
-	"$PSQL" -X -q -d "$DB" -c "SELECT file_type, right(s3_object, 64) AS s3_object, status
-		FROM trail.validate_logs('sandbox-trail', now() - interval '10 minutes')"
+	"$PSQL" -X -q -d "$DB" -c "SELECT file_type, status, count(*) AS files
+		FROM trail.validate_logs('sandbox-trail', now() - interval '10 minutes')
+		GROUP BY file_type, status ORDER BY file_type DESC, status"
 	key=$(mktemp)
 	"$PSQL" -X -A -t -d "$DB" -c "SELECT encode(value, 'base64') FROM trail.list_public_keys() WHERE validity_end_time IS NULL" | base64 -d >"$key"
 	echo "offline, as an auditor with only the files and the public key:"
@@ -184,6 +186,13 @@ sandbox_trail_demo() {
 	"$PG_BIN/trail-validate" --trail sandbox-trail --public-key "$key" \
 		--start-time "$(date -u -d '10 minutes ago' +%Y-%m-%dT%H:%M:%SZ)" "$bucket" || true
 	rm -f "$key"
+
+	# back to the default intervals: a sandbox left running stays quiet
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" <<-'SQL'
+		ALTER SYSTEM RESET trail.delivery_interval;
+		ALTER SYSTEM RESET trail.digest_interval;
+		SELECT pg_reload_conf() \gset
+	SQL
 }
 
 sandbox_start() {
