@@ -344,11 +344,12 @@ COMMENT ON VIEW trail.event_history IS
 -- Every data event as a complete trail.events row: statement events, and the
 -- row events of statements captured with row images, each joined to its
 -- statement's row for what they share.
--- What trails deliver: every event as a complete trail.events row, row events
+-- Every event as trails deliver it: a complete trail.events row, row events
 -- included (each joined to its statement's row for what they share), and the
--- statement rows that merely head row events left out.  The join repeats
--- commit_seq, which both sides share, so that a range on it reaches both
--- BRIN indexes.
+-- statement rows that merely head row events left out.  (Delivery itself
+-- renders the same records without this view, from each statement's record
+-- made once: delivery.c.)  The join repeats commit_seq, which both sides
+-- share, so that a range on it reaches both BRIN indexes.
 CREATE VIEW trail.delivery_source AS
 	SELECT e.*
 	  FROM trail.events e

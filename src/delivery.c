@@ -91,7 +91,7 @@
 
 /*
  * Compression: libdeflate's level 1 compresses trail's records at ~430 MB/s
- * and ~25:1, zlib's level 1 at ~250 MB/s and ~19:1 (measured on a 13 MB log
+ * and ~25:1, zlib's level 1 at ~256 MB/s and ~19:1 (measured once on a 13 MB log
  * file of row events on the development machine).  A file is compressed
  * whole, so its uncompressed size is bounded too.
  */

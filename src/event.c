@@ -255,3 +255,13 @@ trail_vformat(const char *fmt, va_list args)
 	}
 	return buf.data;
 }
+
+char *
+trail_json_member_string(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}

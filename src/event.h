@@ -55,6 +55,9 @@ extern void trail_event_init(TrailEvent *ev, const char *category,
 /* A time-ordered UUID (version 7 layout), strictly increasing per backend. */
 extern void trail_uuid_v7(pg_uuid_t *out, TimestampTz at);
 
+/* A string member of a JSON object, palloc'd, or NULL */
+extern char *trail_json_member_string(JsonbContainer *obj, const char *key);
+
 /* A message formatted from a va_list, palloc'd (for error helpers) */
 extern char *trail_vformat(const char *fmt, va_list args) pg_attribute_printf(1, 0);
 

@@ -512,26 +512,13 @@ trail_rules_candidates(const char *category, const char *event_source,
 }
 
 /*
- * A string member of a JSON object, as C string, or NULL.
- */
-static char *
-member_string(JsonbContainer *obj, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/*
  * The detail-type EventBridge gives a CloudTrail record.
  */
 static const char *
 detail_type(JsonbContainer *rec)
 {
-	char	   *category = member_string(rec, "eventCategory");
-	char	   *type = member_string(rec, "eventType");
+	char	   *category = trail_json_member_string(rec, "eventCategory");
+	char	   *type = trail_json_member_string(rec, "eventType");
 
 	if (category && strcmp(category, "Insight") == 0)
 		return "AWS Insight via CloudTrail";
@@ -583,7 +570,7 @@ resource_arns(JsonbContainer *rec)
 		char	   *arn;
 
 		if (r->type == jbvBinary && JsonContainerIsObject(r->val.binary.data) &&
-			(arn = member_string(r->val.binary.data, "ARN")) != NULL)
+			(arn = trail_json_member_string(r->val.binary.data, "ARN")) != NULL)
 			arns = lappend(arns, arn);
 	}
 	return arns;
@@ -607,7 +594,7 @@ envelope(Jsonb *record, const char *source, const char *id)
 	push_pair(&st, "detail-type", detail_type(rec));
 	push_pair(&st, "source", source);
 	push_pair(&st, "account", trail_account_id());
-	push_pair(&st, "time", member_string(rec, "eventTime"));
+	push_pair(&st, "time", trail_json_member_string(rec, "eventTime"));
 	push_pair(&st, "region", trail_region());
 	v.type = jbvString;
 	v.val.string.val = "resources";
@@ -646,7 +633,7 @@ append_envelope_head(StringInfo buf, JsonbContainer *e)
 	for (i = 0; i < lengthof(keys); i++)
 	{
 		appendStringInfo(buf, ",\"%s\":", keys[i]);
-		escape_json(buf, member_string(e, keys[i]));
+		escape_json(buf, trail_json_member_string(e, keys[i]));
 	}
 }
 
@@ -697,7 +684,7 @@ trimmed_envelope(Jsonb *env)
 	appendStringInfoString(&buf, ",\"trimmed\":true,\"detail\":{");
 	for (i = 0; i < lengthof(keep); i++)
 	{
-		char	   *v = member_string(d, keep[i]);
+		char	   *v = trail_json_member_string(d, keep[i]);
 
 		appendStringInfo(&buf, "%s\"%s\":", i > 0 ? "," : "", keep[i]);
 		if (v)
@@ -707,7 +694,7 @@ trimmed_envelope(Jsonb *env)
 	}
 	if (identity != NULL && identity->type == jbvBinary)
 	{
-		char	   *arn = member_string(identity->val.binary.data, "arn");
+		char	   *arn = trail_json_member_string(identity->val.binary.data, "arn");
 
 		appendStringInfoString(&buf, ",\"userIdentity\":{\"arn\":");
 		if (arn)
@@ -783,7 +770,7 @@ call_function(const Rule *r, Jsonb *env)
 		appendStringInfoString(&params, ",\"target\":");
 		escape_json(&params, psprintf("function:%s", format_procedure_qualified(r->function)));
 		appendStringInfoString(&params, ",\"eventId\":");
-		escape_json(&params, member_string(getKeyJsonValueFromContainer(&env->root, "detail", 6,
+		escape_json(&params, trail_json_member_string(getKeyJsonValueFromContainer(&env->root, "detail", 6,
 																		NULL)->val.binary.data,
 										   "eventID"));
 		appendStringInfoChar(&params, '}');

@@ -189,19 +189,6 @@ lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
 }
 
 /*
- * A string member of a JSON object, or NULL.
- */
-static const char *
-string_member(JsonbContainer *obj, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/*
  * Does the event data store record this event (its selectors)?  trail's own
  * events (changes of its settings, work it does itself) always are:
  * selectors must not be able to hide their own change.
@@ -222,10 +209,10 @@ selected(const TrailEvent *ev)
 	if (ev->management_event && trail_selects_all_management())
 		return true;
 	if (ev->user_identity != NULL &&
-		string_member(&ev->user_identity->root, "invokedBy") != NULL)
+		trail_json_member_string(&ev->user_identity->root, "invokedBy") != NULL)
 		return true;
 	if (ev->user_identity != NULL)
-		sel.user_arn = string_member(&ev->user_identity->root, "arn");
+		sel.user_arn = trail_json_member_string(&ev->user_identity->root, "arn");
 	trail_selector_event_resources(&sel, ev->resources);
 	return trail_selects_event(&sel);
 }
