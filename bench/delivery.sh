@@ -670,15 +670,7 @@ speed() { # phase metric bytes
 		echo
 		cat "$ERRS"
 	fi
-	if [[ -s $W/problems ]]; then
-		echo
-		echo "**The server logged $(grep -c ' ERROR:' "$W/problems") ERROR, $(grep -c ' WARNING:' "$W/problems") WARNING and"
-		echo "$(grep -Ec ' (FATAL|PANIC):' "$W/problems") FATAL/PANIC lines** during the run; the distinct messages:"
-		echo
-		echo '```'
-		sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //' "$W/problems" | sort | uniq -c | sort -rn | head -n 10 | cut -c1-200
-		echo '```'
-	fi
+	problems_section "$W/problems"
 	echo
 	machine_section "$COND_BEFORE" "$COND_AFTER"
 

@@ -94,6 +94,20 @@ script_help() {
 
 # machine_section BEFORE AFTER: the report's "## Machine" section, from two
 # machine_conditions outputs (the second without what cannot have changed)
+# problems_section FILE: the report's note of the server's ERROR, WARNING and
+# FATAL/PANIC lines collected in FILE during the run (nothing if it is empty)
+problems_section() {
+	local f=$1
+	[[ -s $f ]] || return 0
+	echo
+	echo "**The server logged $(grep -c ' ERROR:' "$f") ERROR, $(grep -c ' WARNING:' "$f") WARNING and"
+	echo "$(grep -Ec ' (FATAL|PANIC):' "$f") FATAL/PANIC lines** during the run; the distinct messages:"
+	echo
+	echo '```'
+	sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //' "$f" | sort | uniq -c | sort -rn | head -n 10 | cut -c1-200
+	echo '```'
+}
+
 machine_section() {
 	echo "## Machine"
 	echo
