@@ -635,6 +635,7 @@ CREATE TABLE trail.trails (
 	enable_log_file_validation    boolean     NOT NULL,
 	sns_topic_name                text,
 	advanced_event_selectors      jsonb,
+	insight_selectors             jsonb,	-- NULL: no Insights
 	home_region                   text        NOT NULL,
 	created_time                  timestamptz NOT NULL,
 	is_logging                    boolean     NOT NULL,
@@ -799,7 +800,8 @@ AS $$
 	SELECT t.name, t.s3_bucket_name, t.s3_key_prefix, t.include_global_service_events,
 	       t.is_multi_region_trail, t.home_region, trail.trail_arn(t.name),
 	       t.enable_log_file_validation, t.sns_topic_name,
-	       t.advanced_event_selectors IS NOT NULL, false, false, t.is_logging
+	       t.advanced_event_selectors IS NOT NULL, t.insight_selectors IS NOT NULL, false,
+	       t.is_logging
 	  FROM trail.trails t
 	 ORDER BY t.name
 $$;
@@ -934,6 +936,395 @@ COMMENT ON FUNCTION trail.spool_status() IS
 	'Events written to the spool and dropped (spool full or not writable) since the server started, and spool files waiting';
 
 ------------------------------------------------------------------------------
+-- Insights (spec section d; insights.c runs the cycle).
+--
+-- Write management events are folded, once each, into per-minute counts
+-- per API (event source and name, region and account): the rollups.  Once
+-- a day the baseline of each API is computed from the rollups of the
+-- baseline window with plain aggregates; every minute the newest complete
+-- minutes are compared with it, and a rate that leaves the baseline starts
+-- an insight, which ends when the rate is back (the rule: README, Insights).
+------------------------------------------------------------------------------
+CREATE TABLE trail.insight_rollups (
+	event_source text        NOT NULL,
+	event_name   text        NOT NULL,
+	region       text        NOT NULL,
+	account_id   text        NOT NULL,
+	minute       timestamptz NOT NULL,
+	calls        int4        NOT NULL,	-- write management events
+	errors       int4        NOT NULL,	-- management events with an errorCode
+	PRIMARY KEY (event_source, event_name, region, account_id, minute)
+);
+CREATE INDEX insight_rollups_minute_idx ON trail.insight_rollups (region, account_id, minute);
+
+COMMENT ON TABLE trail.insight_rollups IS
+	'Write management calls and errors per API and minute (Insights rollups)';
+
+-- Who called and how it failed, per API and UTC day: the baseline side of
+-- an insight's attributions (the insight side is read from the events).
+CREATE TABLE trail.insight_attributions (
+	event_source text NOT NULL,
+	event_name   text NOT NULL,
+	region       text NOT NULL,
+	account_id   text NOT NULL,
+	day          date NOT NULL,
+	attribute    text NOT NULL,	-- userIdentityArn | userAgent | errorCode
+	value        text NOT NULL,
+	calls        int4 NOT NULL,
+	errors       int4 NOT NULL,
+	PRIMARY KEY (event_source, event_name, region, account_id, day, attribute, value)
+);
+CREATE INDEX insight_attributions_day_idx ON trail.insight_attributions (day);
+
+-- The baseline window of each region with enough history (at least a day),
+-- and each API's rate over it, per insight type.
+CREATE TABLE trail.insight_windows (
+	region       text        NOT NULL,
+	account_id   text        NOT NULL,
+	window_start timestamptz NOT NULL,
+	window_end   timestamptz NOT NULL,
+	PRIMARY KEY (region, account_id)
+);
+
+CREATE TABLE trail.insight_baselines (
+	insight_type text   NOT NULL,
+	event_source text   NOT NULL,
+	event_name   text   NOT NULL,
+	region       text   NOT NULL,
+	account_id   text   NOT NULL,
+	average      float8 NOT NULL,	-- per minute, zero minutes included
+	stddev       float8 NOT NULL,
+	busy         float8 NOT NULL,	-- the 99.9th percentile minute
+	PRIMARY KEY (insight_type, event_source, event_name, region, account_id)
+);
+
+-- Where the cycle stands: events folded up to folded_seq (commit order),
+-- minutes examined up to checked_until, baselines made for window_end.
+CREATE TABLE trail.insight_state (
+	singleton     boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+	folded_seq    int8        NOT NULL,
+	checked_until timestamptz,
+	window_end    timestamptz,
+	stale         boolean     NOT NULL DEFAULT true	-- late events fell in the window
+);
+INSERT INTO trail.insight_state (folded_seq) VALUES (0);
+
+-- Insights started and not yet ended.
+CREATE TABLE trail.open_insights (
+	insight_type    text        NOT NULL,
+	event_source    text        NOT NULL,
+	event_name      text        NOT NULL,
+	region          text        NOT NULL,
+	account_id      text        NOT NULL,
+	shared_event_id uuid        NOT NULL,
+	start_minute    timestamptz NOT NULL,
+	total           int8        NOT NULL,	-- calls (or errors) so far
+	PRIMARY KEY (insight_type, event_source, event_name, region, account_id)
+);
+
+-- Fold the management events numbered in (p_after, p_below) into the
+-- rollups; returns the oldest minute touched (NULL: none).
+CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	oldest timestamptz;
+BEGIN
+	WITH ev AS MATERIALIZED (
+		SELECT e.event_source, e.event_name, e.region, e.recipient_account_id AS account_id,
+		       date_trunc('minute', e.event_time) AS minute,
+		       (e.event_time AT TIME ZONE 'UTC')::date AS day,
+		       NOT coalesce(e.read_only, false) AS is_call,
+		       e.error_code IS NOT NULL AS is_error,
+		       e.user_identity->>'arn' AS arn, e.user_agent,
+		       coalesce(e.error_code, 'null') AS error_code
+		  FROM trail.events e
+		 WHERE e.commit_seq > p_after AND e.commit_seq < p_below
+		   AND e.event_category = 'Management'
+		   AND e.event_source IS NOT NULL AND e.event_name IS NOT NULL
+		   AND (NOT coalesce(e.read_only, false) OR e.error_code IS NOT NULL)),
+	minutes AS (
+		INSERT INTO trail.insight_rollups AS r
+		SELECT ev.event_source, ev.event_name, ev.region, ev.account_id, ev.minute,
+		       count(*) FILTER (WHERE ev.is_call), count(*) FILTER (WHERE ev.is_error)
+		  FROM ev GROUP BY 1, 2, 3, 4, 5
+		ON CONFLICT (event_source, event_name, region, account_id, minute) DO UPDATE
+		   SET calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors),
+	days AS (
+		INSERT INTO trail.insight_attributions AS r
+		SELECT ev.event_source, ev.event_name, ev.region, ev.account_id, ev.day,
+		       a.attribute, a.value,
+		       count(*) FILTER (WHERE ev.is_call), count(*) FILTER (WHERE ev.is_error)
+		  FROM ev
+		 CROSS JOIN LATERAL (VALUES ('userIdentityArn', ev.arn), ('userAgent', ev.user_agent),
+		                            ('errorCode', ev.error_code)) AS a(attribute, value)
+		 WHERE a.value IS NOT NULL
+		 GROUP BY 1, 2, 3, 4, 5, 6, 7
+		ON CONFLICT (event_source, event_name, region, account_id, day, attribute, value) DO UPDATE
+		   SET calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors)
+	SELECT min(ev.minute) INTO oldest FROM ev;
+	RETURN oldest;
+END
+$$;
+
+-- Make the baselines of the window ending at p_end (p_days long, shorter
+-- where the history is, but at least a day), and drop rollups past the
+-- retention period.
+CREATE FUNCTION trail._insights_baselines(p_end timestamptz, p_days int) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM trail.insight_rollups WHERE minute < trail.retention_start(p_end);
+	DELETE FROM trail.insight_attributions
+	 WHERE day < (trail.retention_start(p_end) AT TIME ZONE 'UTC')::date;
+	DELETE FROM trail.insight_windows;
+	DELETE FROM trail.insight_baselines;
+
+	INSERT INTO trail.insight_windows
+	SELECT r.region, r.account_id,
+	       greatest(p_end - make_interval(days => p_days), min(r.minute)), p_end
+	  FROM trail.insight_rollups r
+	 WHERE r.minute < p_end
+	 GROUP BY r.region, r.account_id
+	HAVING p_end - greatest(p_end - make_interval(days => p_days), min(r.minute)) >= interval '1 day';
+
+	-- mean and deviation over every minute of the window (minutes without
+	-- calls have no rollup and count as zero); busy is the k-th busiest
+	-- minute, k = 0.1 % of the window's minutes
+	INSERT INTO trail.insight_baselines
+	SELECT v.insight_type, v.event_source, v.event_name, v.region, v.account_id,
+	       sum(v.n)::float8 / v.minutes,
+	       sqrt(greatest(sum(v.n::float8 * v.n) / v.minutes - (sum(v.n)::float8 / v.minutes) ^ 2, 0)),
+	       coalesce(max(v.n) FILTER (WHERE v.rank = v.k), 0)
+	  FROM (SELECT t.insight_type, r.event_source, r.event_name, r.region, r.account_id, t.n,
+	               extract(epoch FROM w.window_end - w.window_start) / 60 AS minutes,
+	               ceil(extract(epoch FROM w.window_end - w.window_start) / 60 / 1000) AS k,
+	               row_number() OVER (PARTITION BY t.insight_type, r.event_source, r.event_name,
+	                                               r.region, r.account_id
+	                                  ORDER BY t.n DESC) AS rank
+	          FROM trail.insight_rollups r
+	          JOIN trail.insight_windows w ON w.region = r.region AND w.account_id = r.account_id
+	         CROSS JOIN LATERAL (VALUES ('ApiCallRateInsight', r.calls),
+	                                    ('ApiErrorRateInsight', r.errors)) AS t(insight_type, n)
+	         WHERE r.minute >= w.window_start AND r.minute < w.window_end AND t.n > 0) v
+	 GROUP BY v.insight_type, v.event_source, v.event_name, v.region, v.account_id, v.minutes;
+END
+$$;
+
+-- The attributions of an insight (spec section d): the top 5 user identity
+-- ARNs, user agents and error codes of the API's calls (or errors), per
+-- minute, in the insight period [p_from, p_to) from the events, and in
+-- the baseline window from the daily attribution rollups.
+CREATE FUNCTION trail._insight_attributions(p_type text, p_source text, p_name text,
+	p_region text, p_account text, p_from timestamptz, p_to timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_agg(jsonb_build_object('attribute', a.attribute, 'insight', i.top, 'baseline', b.top)
+	                 ORDER BY a.ord)
+	  FROM (VALUES (1, 'userIdentityArn'), (2, 'userAgent'), (3, 'errorCode')) AS a(ord, attribute)
+	 CROSS JOIN LATERAL (
+		SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.value, 'average',
+		                          x.n::float8 / (extract(epoch FROM p_to - p_from) / 60))
+		                          ORDER BY x.n DESC, x.value), '[]') AS top
+		  FROM (SELECT v.value, count(*) AS n
+		          FROM (SELECT CASE a.attribute WHEN 'userIdentityArn' THEN e.user_identity->>'arn'
+		                                        WHEN 'userAgent' THEN e.user_agent
+		                                        ELSE coalesce(e.error_code, 'null') END AS value
+		                  FROM trail.events e
+		                 WHERE e.event_source = p_source AND e.event_time >= p_from AND e.event_time < p_to
+		                   AND e.event_category = 'Management' AND e.event_name = p_name
+		                   AND e.region = p_region AND e.recipient_account_id = p_account
+		                   AND CASE p_type WHEN 'ApiCallRateInsight' THEN NOT coalesce(e.read_only, false)
+		                                   ELSE e.error_code IS NOT NULL END) v
+		         WHERE v.value IS NOT NULL
+		         GROUP BY v.value ORDER BY 2 DESC, 1 LIMIT 5) x) i
+	 CROSS JOIN LATERAL (
+		SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.value, 'average',
+		                          x.n::float8 / (extract(epoch FROM w.window_end - w.window_start) / 60))
+		                          ORDER BY x.n DESC, x.value), '[]') AS top
+		  FROM trail.insight_windows w
+		  LEFT JOIN LATERAL (
+			SELECT t.value, sum(CASE p_type WHEN 'ApiCallRateInsight' THEN t.calls ELSE t.errors END) AS n
+			  FROM trail.insight_attributions t
+			 WHERE t.event_source = p_source AND t.event_name = p_name AND t.region = p_region
+			   AND t.account_id = p_account AND t.attribute = a.attribute
+			   AND t.day >= (w.window_start AT TIME ZONE 'UTC')::date
+			   AND t.day < (w.window_end AT TIME ZONE 'UTC')::date
+			 GROUP BY t.value
+			HAVING sum(CASE p_type WHEN 'ApiCallRateInsight' THEN t.calls ELSE t.errors END) > 0
+			 ORDER BY 2 DESC, 1 LIMIT 5) x ON true
+		 WHERE w.region = p_region AND w.account_id = p_account) b
+$$;
+
+-- An Insight record's insightDetails (spec section d).
+CREATE FUNCTION trail._insight_details(p_state text, p_type text, p_source text, p_name text,
+	p_region text, p_account text, p_baseline_average float8, p_insight_average float8,
+	p_from timestamptz, p_to timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_build_object(
+		'state', p_state, 'eventSource', p_source, 'eventName', p_name, 'insightType', p_type,
+		'insightContext', jsonb_build_object(
+			'statistics', jsonb_build_object(
+				'baseline', jsonb_build_object('average', p_baseline_average),
+				'insight', jsonb_build_object('average', p_insight_average),
+				'insightDuration', (extract(epoch FROM p_to - p_from) / 60)::int,
+				'baselineDuration', (SELECT (extract(epoch FROM w.window_end - w.window_start) / 60)::int
+				                       FROM trail.insight_windows w
+				                      WHERE w.region = p_region AND w.account_id = p_account)),
+			'attributions', trail._insight_attributions(p_type, p_source, p_name, p_region,
+			                                            p_account, p_from, p_to)))
+$$;
+
+-- Examine the minutes [p_from, p_to) of the insight types p_types: start
+-- the insights whose rate left the baseline, end those whose rate is back,
+-- and return the Insight records to write.  The rule (README, Insights):
+-- with s = the larger of the baseline's standard deviation and the square
+-- root of its average, a minute is unusual when its count is at least 10,
+-- above average + 6 s, and above the baseline's 99.9th-percentile minute;
+-- an insight ends at the first minute under 10 or no higher than the larger
+-- of average + 3 s and that percentile.
+CREATE FUNCTION trail._insights_detect(p_from timestamptz, p_to timestamptz, p_types text[])
+RETURNS TABLE (out_time timestamptz, out_region text, out_account text,
+               out_shared_id uuid, out_details jsonb)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	k       record;
+	o       trail.open_insights;
+	counts  int4[];
+	c       int4;
+	m       timestamptz;
+	s       float8;
+	minutes int;
+BEGIN
+	FOR k IN
+		SELECT x.insight_type, x.event_source, x.event_name, x.region, x.account_id,
+		       coalesce(b.average, 0) AS average, coalesce(b.stddev, 0) AS stddev,
+		       coalesce(b.busy, 0) AS busy, w.region IS NOT NULL AS has_baseline
+		  FROM (SELECT DISTINCT t.insight_type, r.event_source, r.event_name, r.region, r.account_id
+		          FROM trail.insight_rollups r
+		         CROSS JOIN LATERAL (VALUES ('ApiCallRateInsight', r.calls),
+		                                    ('ApiErrorRateInsight', r.errors)) AS t(insight_type, n)
+		         WHERE r.minute >= p_from AND r.minute < p_to AND t.n >= 10
+		           AND t.insight_type = ANY (p_types)
+		        UNION
+		        SELECT oi.insight_type, oi.event_source, oi.event_name, oi.region, oi.account_id
+		          FROM trail.open_insights oi) x
+		  LEFT JOIN trail.insight_windows w
+		         ON w.region = x.region AND w.account_id = x.account_id
+		  LEFT JOIN trail.insight_baselines b
+		         ON b.insight_type = x.insight_type AND b.event_source = x.event_source
+		        AND b.event_name = x.event_name AND b.region = x.region AND b.account_id = x.account_id
+		 ORDER BY 1, 2, 3, 4, 5
+	LOOP
+		s := greatest(k.stddev, sqrt(k.average));
+		SELECT * INTO o FROM trail.open_insights oi
+		 WHERE oi.insight_type = k.insight_type AND oi.event_source = k.event_source
+		   AND oi.event_name = k.event_name AND oi.region = k.region AND oi.account_id = k.account_id;
+		CONTINUE WHEN o.shared_event_id IS NULL AND NOT k.has_baseline;
+
+		SELECT array_agg(coalesce(CASE k.insight_type WHEN 'ApiCallRateInsight' THEN r.calls
+		                                             ELSE r.errors END, 0) ORDER BY g.m)
+		  INTO counts
+		  FROM generate_series(p_from, p_to - interval '1 minute', interval '1 minute') AS g(m)
+		  LEFT JOIN trail.insight_rollups r
+		         ON r.event_source = k.event_source AND r.event_name = k.event_name
+		        AND r.region = k.region AND r.account_id = k.account_id AND r.minute = g.m;
+
+		FOR i IN 1 .. coalesce(array_length(counts, 1), 0) LOOP
+			c := counts[i];
+			m := p_from + (i - 1) * interval '1 minute';
+			IF o.shared_event_id IS NULL THEN
+				IF k.has_baseline AND c >= 10 AND c > k.average + 6 * s AND c > k.busy THEN
+					o := ROW(k.insight_type, k.event_source, k.event_name, k.region, k.account_id,
+					         gen_random_uuid(), m, c);
+					INSERT INTO trail.open_insights VALUES (o.*);
+					RETURN QUERY SELECT m, k.region, k.account_id, o.shared_event_id,
+						trail._insight_details('Start', k.insight_type, k.event_source, k.event_name,
+						                       k.region, k.account_id, k.average, c::float8,
+						                       m, m + interval '1 minute');
+				END IF;
+			ELSIF c < 10 OR c <= greatest(k.average + 3 * s, k.busy) THEN
+				minutes := extract(epoch FROM m - o.start_minute) / 60;
+				RETURN QUERY SELECT m, k.region, k.account_id, o.shared_event_id,
+					trail._insight_details('End', k.insight_type, k.event_source, k.event_name,
+					                       k.region, k.account_id, k.average,
+					                       o.total::float8 / minutes, o.start_minute, m);
+				DELETE FROM trail.open_insights oi
+				 WHERE oi.insight_type = k.insight_type AND oi.event_source = k.event_source
+				   AND oi.event_name = k.event_name AND oi.region = k.region
+				   AND oi.account_id = k.account_id;
+				o := NULL;
+			ELSE
+				o.total := o.total + c;
+				UPDATE trail.open_insights oi SET total = o.total
+				 WHERE oi.insight_type = k.insight_type AND oi.event_source = k.event_source
+				   AND oi.event_name = k.event_name AND oi.region = k.region
+				   AND oi.account_id = k.account_id;
+			END IF;
+		END LOOP;
+	END LOOP;
+END
+$$;
+
+-- One detection cycle on demand (insights.c): the Insight events it wrote.
+CREATE FUNCTION trail._run_insights(as_of timestamptz)
+RETURNS TABLE (event_id uuid, event_time timestamptz)
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_run_insights';
+
+CREATE FUNCTION trail.run_insights(as_of timestamptz DEFAULT now())
+RETURNS SETOF trail.events
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ids   uuid[];
+	times timestamptz[];
+BEGIN
+	SELECT array_agg(r.event_id), array_agg(r.event_time) INTO ids, times
+	  FROM trail._run_insights(as_of) r;
+	RETURN QUERY SELECT e.* FROM trail.events e
+	 WHERE e.event_category = 'Insight' AND e.event_id = ANY (ids) AND e.event_time = ANY (times)
+	 ORDER BY e.event_time, e.event_id;
+END
+$$;
+
+COMMENT ON FUNCTION trail.run_insights(timestamptz) IS
+	'One Insights detection cycle as of the given time: fold new events, refresh baselines, write Start/End Insight events; returns them';
+
+-- CloudTrail's PutInsightSelectors / GetInsightSelectors
+CREATE FUNCTION trail.put_insight_selectors(trail_name text, insight_selectors jsonb)
+RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_put_insight_selectors';
+
+CREATE FUNCTION trail.get_insight_selectors(trail_name text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t trail.trails;
+BEGIN
+	t := trail._require_trail(trail_name);
+	IF t.insight_selectors IS NULL THEN
+		RAISE EXCEPTION 'InsightNotEnabledException: trail % has no insight selectors', t.name
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	RETURN jsonb_build_object('TrailARN', trail.trail_arn(t.name),
+	                          'InsightSelectors', t.insight_selectors);
+END
+$$;
+
+------------------------------------------------------------------------------
 -- Privileges: nobody but superusers reads events unless granted; the
 -- trail_reader role carries exactly the grants an auditor needs.
 ------------------------------------------------------------------------------
@@ -980,12 +1371,17 @@ GRANT EXECUTE ON FUNCTION
 	trail.start_logging(text),
 	trail.stop_logging(text),
 	trail.put_event_selectors(text, jsonb),
+	trail.put_insight_selectors(text, jsonb),
+	trail.run_insights(timestamptz),
+	trail._run_insights(timestamptz),
 	trail.put_rule(text, jsonb, text, text, boolean),
 	trail.delete_rule(text),
 	trail.enable_rule(text),
 	trail.disable_rule(text)
 	TO trail_admin;
-GRANT SELECT ON trail.rules TO trail_reader;
+GRANT SELECT ON trail.rules, trail.insight_rollups, trail.insight_attributions,
+	trail.insight_windows, trail.insight_baselines, trail.insight_state, trail.open_insights
+	TO trail_reader;
 GRANT EXECUTE ON FUNCTION trail.describe_rules() TO trail_reader;
 GRANT EXECUTE ON FUNCTION trail.spool_status() TO trail_reader;
 GRANT SELECT ON trail.trails, trail.trail_state, trail.delivered_files, trail.delivery_source
@@ -994,6 +1390,7 @@ GRANT EXECUTE ON FUNCTION
 	trail.trail_arn(text),
 	trail._require_trail(text),
 	trail.get_event_selectors(text),
+	trail.get_insight_selectors(text),
 	trail.describe_trails(),
 	trail.get_trail_status(text),
 	trail.list_public_keys(timestamptz, timestamptz),

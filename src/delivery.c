@@ -97,6 +97,9 @@
  */
 #define GZIP_LEVEL 1
 
+/* where Insight events are delivered, beside CloudTrail/ (spec section b) */
+#define INSIGHT_FOLDER "CloudTrail-Insight"
+
 /* a bucket's directory of files being written (staging_path) */
 #define STAGING_DIR ".trail-staging"
 #define MAX_FILE_BYTES (32 * 1024 * 1024)
@@ -121,6 +124,8 @@ typedef struct Trail
 	bool		stopped_at_seq; /* stopped: deliver up to stop_seq */
 	int64		stop_seq;
 	TrailSelectorSet *selectors;
+	bool		call_rate_insights; /* insight selectors */
+	bool		error_rate_insights;
 	char	   *region;			/* this database's region */
 	char	   *home_region;	/* where the trail was created */
 	EventKey	after;			/* the cursor */
@@ -567,7 +572,9 @@ load_trail(const char *name, Trail *t)
 			" t.is_logging, t.stop_seq, t.advanced_event_selectors,"
 			" s.after_seq, s.after_event_id, s.digest_start_time,"
 			" s.previous_digest_bucket, s.previous_digest_object,"
-			" s.previous_digest_hash, s.previous_digest_signature, t.home_region"
+			" s.previous_digest_hash, s.previous_digest_signature, t.home_region,"
+			" coalesce(t.insight_selectors @> '[{\"InsightType\": \"ApiCallRateInsight\"}]', false),"
+			" coalesce(t.insight_selectors @> '[{\"InsightType\": \"ApiErrorRateInsight\"}]', false)"
 			" FROM trail.trails t JOIN trail.trail_state s ON s.trail_name = t.name"
 			" WHERE t.name = $1 AND s.region = $2 FOR UPDATE OF s",
 			2, types, values, NULL) != 1)
@@ -596,6 +603,8 @@ load_trail(const char *name, Trail *t)
 	t->prev_hash = text_col(0, 14);
 	t->prev_signature = text_col(0, 15);
 	t->home_region = text_col(0, 16);
+	t->call_rate_insights = DatumGetBool(col(0, 17, &isnull));
+	t->error_rate_insights = DatumGetBool(col(0, 18, &isnull));
 	return true;
 }
 
@@ -644,7 +653,8 @@ enum
 	Q_SOURCE,
 	Q_IS_GLOBAL,
 	Q_USER_ARN,
-	Q_RESOURCES
+	Q_RESOURCES,
+	Q_INSIGHT_TYPE
 };
 
 /*
@@ -778,18 +788,20 @@ row_selected(const Trail *t, Statement *st, const char *partition_arn)
 }
 
 /*
- * Start a log file whose events come after from.
+ * Start a log file whose events come after from: of Insight events in
+ * their own folder (spec section b), or of all others.
  */
 static LogFile *
-log_open(const Trail *t, EventKey from, const char *key)
+log_open(const Trail *t, EventKey from, const char *key, bool insight)
 {
 	LogFile    *f = palloc0(sizeof(LogFile));
 	char		tmp[MAXPGPATH];
 	TimestampTz now = GetCurrentTimestamp();
+	const char *folder = insight ? INSIGHT_FOLDER : "CloudTrail";
 
 	f->key = key ? pstrdup(key) :
-		object_key(t, "CloudTrail", now,
-				   psprintf("%s_CloudTrail_%s_%s_%s.json.gz", trail_account_id(),
+		object_key(t, folder, now,
+				   psprintf("%s_%s_%s_%s_%s.json.gz", trail_account_id(), folder,
 							t->region, format_utc(now, "%Y%m%dT%H%MZ"), unique_part()));
 	object_path(f->final_path, t->bucket, f->key);
 	staging_path(tmp, t->bucket, f->key);
@@ -847,7 +859,8 @@ open_events(EventKey from, EventKey to)
 						   "  NULL::text AS partition_name, NULL::text AS row_key,"
 						   "  NULL::text AS old_image, NULL::text AS new_image, e AS event,"
 						   "  e.event_category, e.event_name, e.read_only, e.event_source,"
-						   "  e.is_global, e.user_identity->>'arn' AS user_arn, e.resources"
+						   "  e.is_global, e.user_identity->>'arn' AS user_arn, e.resources,"
+						   "  e.insight_details->>'insightType' AS insight_type"
 						   "  FROM trail.events e"
 						   "  WHERE e.commit_seq >= $1 AND e.commit_seq <= $3"
 						   "  AND (e.commit_seq, e.event_id) > ($1, $2)"
@@ -856,7 +869,7 @@ open_events(EventKey from, EventKey to)
 						   " UNION ALL"
 						   " SELECT r.commit_seq, r.event_id, r.event_time, r.statement_event_id,"
 						   "  r.row_number, r.partition_name, r.row_key::text, r.old_image::text,"
-						   "  r.new_image::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+						   "  r.new_image::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
 						   "  FROM trail.event_rows r"
 						   "  WHERE r.commit_seq >= $1 AND r.commit_seq <= $3"
 						   "  AND (r.commit_seq, r.event_id) > ($1, $2)"
@@ -874,6 +887,33 @@ open_events(EventKey from, EventKey to)
 }
 
 /*
+ * Is row r of the last fetch an Insight event?
+ */
+static bool
+is_insight(uint64 r)
+{
+	char	   *category = text_col(r, Q_CATEGORY);
+
+	return category != NULL && strcmp(category, "Insight") == 0;
+}
+
+/*
+ * Does the trail deliver Insight events of this type (its insight
+ * selectors, not its event selectors)?
+ */
+static bool
+insight_selected(const Trail *t, const char *insight_type)
+{
+	if (insight_type == NULL)
+		return false;
+	if (strcmp(insight_type, "ApiCallRateInsight") == 0)
+		return t->call_rate_insights;
+	if (strcmp(insight_type, "ApiErrorRateInsight") == 0)
+		return t->error_rate_insights;
+	return false;
+}
+
+/*
  * Render row r of the last fetch into f->record if the trail delivers it.
  */
 static bool
@@ -887,9 +927,17 @@ render_selected(const Trail *t, HTAB *statements, uint64 r, StringInfo record)
 		SelectorEvent ev;
 		bool		is_global;
 
-		selector_event(r, Q_CATEGORY, &ev, &is_global);
-		if (!trail_selects(t, &ev, is_global))
-			return false;
+		if (is_insight(r))
+		{
+			if (!insight_selected(t, text_col(r, Q_INSIGHT_TYPE)))
+				return false;
+		}
+		else
+		{
+			selector_event(r, Q_CATEGORY, &ev, &is_global);
+			if (!trail_selects(t, &ev, is_global))
+				return false;
+		}
 		trail_render_record(DatumGetHeapTupleHeader(col(r, Q_EVENT, &isnull)), record);
 	}
 	else
@@ -962,9 +1010,10 @@ move_cursor(const Trail *t, EventKey to)
 
 /*
  * Write the log files of the selected events in (from, to] into temporary
- * copies, at most trail.max_file_records records each (when key is given:
- * one file of that key, however many records).  Returns the files; *last
- * receives the last event examined.
+ * copies, at most trail.max_file_records records each, Insight events in
+ * files of their own (when key is given: one file of that key and its kind,
+ * however many records).  Returns the files; *last receives the last event
+ * examined.
  */
 static List *
 write_log_files(const Trail *t, EventKey from, EventKey to, const char *key,
@@ -973,8 +1022,10 @@ write_log_files(const Trail *t, EventKey from, EventKey to, const char *key,
 	HTAB	   *statements = load_statements(t, from.seq, to.seq);
 	Portal		portal = open_events(from, to);
 	List	   *files = NIL;
-	LogFile    *f = NULL;
-	EventKey	file_from = from;
+	LogFile    *open_files[2] = {NULL, NULL};	/* [insight] */
+	EventKey	file_from[2] = {from, from};
+	int			key_kind = key ? (strstr(key, "/" INSIGHT_FOLDER "/") != NULL) : -1;
+	int			kind;
 	StringInfoData record;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext,
 												  "trail delivery row",
@@ -999,14 +1050,18 @@ write_log_files(const Trail *t, EventKey from, EventKey to, const char *key,
 			k.seq = DatumGetInt64(col(r, Q_COMMIT_SEQ, &isnull));
 			memcpy(&k.id, DatumGetUUIDP(col(r, Q_EVENT_ID, &isnull)), sizeof(pg_uuid_t));
 			*last = k;
+			kind = is_insight(r);
 			oldcxt = MemoryContextSwitchTo(row_cxt);
 			resetStringInfo(&record);
-			selected = render_selected(t, statements, r, &record);
+			selected = (key_kind < 0 || key_kind == kind) &&
+				render_selected(t, statements, r, &record);
 			MemoryContextSwitchTo(oldcxt);
 			if (selected)
 			{
+				LogFile    *f = open_files[kind];
+
 				if (f == NULL)
-					f = log_open(t, file_from, key);
+					f = open_files[kind] = log_open(t, file_from[kind], key, kind);
 				appendBinaryStringInfo(&f->record, record.data, record.len);
 				log_add(f, k, DatumGetTimestampTz(col(r, Q_EVENT_TIME, &isnull)));
 				if (key == NULL && (f->records >= trail_max_file_records ||
@@ -1014,8 +1069,8 @@ write_log_files(const Trail *t, EventKey from, EventKey to, const char *key,
 				{
 					log_close(f);
 					files = lappend(files, f);
-					file_from = k;
-					f = NULL;
+					file_from[kind] = k;
+					open_files[kind] = NULL;
 				}
 			}
 			MemoryContextReset(row_cxt);
@@ -1024,10 +1079,13 @@ write_log_files(const Trail *t, EventKey from, EventKey to, const char *key,
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
-	if (f != NULL)
+	for (kind = 0; kind < 2; kind++)
 	{
-		log_close(f);
-		files = lappend(files, f);
+		if (open_files[kind] != NULL)
+		{
+			log_close(open_files[kind]);
+			files = lappend(files, open_files[kind]);
+		}
 	}
 	hash_destroy(statements);
 	return files;

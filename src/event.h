@@ -42,6 +42,11 @@ typedef struct TrailEvent
 	Jsonb	   *resources;
 	const char *error_code;
 	const char *error_message;
+	/* Insight events only (insights.c); NULL otherwise */
+	const pg_uuid_t *shared_event_id;
+	Jsonb	   *insight_details;
+	const char *region;			/* NULL: this database */
+	const char *account_id;		/* NULL: this cluster */
 } TrailEvent;
 
 /*

@@ -53,12 +53,12 @@ static const char *const insert_sql =
 " recipient_account_id, user_identity, user_name, access_key_id,"
 " source_ip_address, user_agent, request_id, transaction_id,"
 " request_parameters, response_elements, additional_event_data, resources,"
-" error_code, error_message, is_global, commit_seq)"
+" error_code, error_message, is_global, shared_event_id, insight_details, commit_seq)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $28))"
+" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $30))"
 " INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
 " SELECT u.k, u.v, $1, $2"
-" FROM ROWS FROM (pg_catalog.unnest($26), pg_catalog.unnest($27)) AS u(k, v)";
+" FROM ROWS FROM (pg_catalog.unnest($28), pg_catalog.unnest($29)) AS u(k, v)";
 
 static const Oid insert_types[STORE_NARGS] = {
 	TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID,
@@ -66,7 +66,7 @@ static const Oid insert_types[STORE_NARGS] = {
 	TEXTOID, JSONBOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, XID8OID,
 	JSONBOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTOID, TEXTOID, BOOLOID,
+	TEXTOID, TEXTOID, BOOLOID, UUIDOID, JSONBOID,
 	TEXTARRAYOID, TEXTARRAYOID, INT8OID
 };
 
@@ -78,7 +78,8 @@ const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS] = {
 	"user_name", "access_key_id", "source_ip_address", "user_agent",
 	"request_id", "transaction_id", "request_parameters",
 	"response_elements", "additional_event_data", "resources",
-	"error_code", "error_message", "is_global"
+	"error_code", "error_message", "is_global", "shared_event_id",
+	"insight_details"
 };
 
 /*
@@ -116,8 +117,8 @@ trail_event_datums(const TrailEvent *ev, Datum *values, bool *nulls)
 	set_text(values, nulls, 6, ev->event_name);
 	values[7] = BoolGetDatum(ev->read_only);
 	values[8] = BoolGetDatum(ev->management_event);
-	set_text(values, nulls, 9, trail_region());
-	set_text(values, nulls, 10, trail_account_id());
+	set_text(values, nulls, 9, ev->region ? ev->region : trail_region());
+	set_text(values, nulls, 10, ev->account_id ? ev->account_id : trail_account_id());
 	set_jsonb(values, nulls, 11, ev->user_identity);
 	set_text(values, nulls, 12, ev->user_name);
 	set_text(values, nulls, 13, ev->access_key_id);
@@ -134,6 +135,10 @@ trail_event_datums(const TrailEvent *ev, Datum *values, bool *nulls)
 	set_text(values, nulls, 22, ev->error_code);
 	set_text(values, nulls, 23, ev->error_message);
 	values[24] = BoolGetDatum(ev->is_global);
+	nulls[25] = (ev->shared_event_id == NULL);
+	if (ev->shared_event_id != NULL)
+		values[25] = UUIDPGetDatum(ev->shared_event_id);
+	set_jsonb(values, nulls, 26, ev->insight_details);
 }
 
 /*
@@ -191,7 +196,8 @@ lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
 /*
  * Does the event data store record this event (its selectors)?  trail's own
  * events (changes of its settings, work it does itself) always are:
- * selectors must not be able to hide their own change.
+ * selectors must not be able to hide their own change.  So are Insight
+ * events, which trails choose by their insight selectors.
  */
 static bool
 selected(const TrailEvent *ev)
@@ -204,6 +210,9 @@ selected(const TrailEvent *ev)
 	};
 
 	if (ev->event_source != NULL && strcmp(ev->event_source, TRAIL_SERVICE_NAME) == 0)
+		return true;
+	/* Insights are chosen by trails' insight selectors, not by these */
+	if (strcmp(ev->event_category, "Insight") == 0)
 		return true;
 	/* without management selectors, nothing below is needed */
 	if (ev->management_event && trail_selects_all_management())
@@ -234,9 +243,9 @@ trail_store_event(const TrailEvent *ev)
 	trail_event_datums(ev, values, isnull);
 	for (i = 0; i < TRAIL_EVENT_NCOLUMNS; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
-	nulls[25] = nulls[26] = nulls[27] = ' ';
-	lookup_entries(ev, &values[25], &values[26]);
-	values[27] = Int64GetDatum(trail_commit_seq());
+	nulls[27] = nulls[28] = nulls[29] = ' ';
+	lookup_entries(ev, &values[27], &values[28]);
+	values[29] = Int64GetDatum(trail_commit_seq());
 
 	trail_sql_begin(&scope, cat->owner);
 	PG_TRY();

@@ -28,7 +28,7 @@ extern void trail_store_api_call(const char *event_name, const char *params,
 								 const char *resource_type, const char *arn,
 								 const char *name);
 
-#define TRAIL_EVENT_NCOLUMNS 25
+#define TRAIL_EVENT_NCOLUMNS 27
 extern const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS];
 
 /* An event's values for those columns */

@@ -45,6 +45,7 @@ char	   *trail_log_directory = NULL;
 int			trail_delivery_interval = 60;
 int			trail_digest_interval = 3600;
 int			trail_max_file_records = 10000;
+int			trail_insights_baseline_days = 28;
 char	   *trail_session_context = NULL;
 char	   *trail_log_events = NULL;
 char	   *trail_home_database = NULL;
@@ -138,6 +139,17 @@ define_settings(void)
 							10000,
 							1,
 							1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trail.insights_baseline_days",
+							"Days of history an Insights baseline covers.",
+							"As in CloudTrail, each API's normal rate is learned over this many days before today.",
+							&trail_insights_baseline_days,
+							28,
+							1,
+							365,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -30,6 +30,9 @@ extern int	trail_digest_interval;
 /* trail.max_file_records: the most records in one log file */
 extern int	trail_max_file_records;
 
+/* trail.insights_baseline_days: the window of Insights baselines */
+extern int	trail_insights_baseline_days;
+
 /* trail.log_events: categories streamed to the server log (reactions.c) */
 extern char *trail_log_events;
 

@@ -2,7 +2,8 @@
  *
  * trails.c
  *	  Managing trails: CreateTrail, UpdateTrail, DeleteTrail, StartLogging,
- *	  StopLogging and PutEventSelectors, as SQL functions.
+ *	  StopLogging, PutEventSelectors and PutInsightSelectors, as SQL
+ *	  functions.
  *
  * A trail's settings live in trail.trails; where its delivery stands, per
  * region, in trail.trail_state (delivery.c moves it on).  Every call is a
@@ -54,6 +55,7 @@ PG_FUNCTION_INFO_V1(trail_delete_trail);
 PG_FUNCTION_INFO_V1(trail_start_logging);
 PG_FUNCTION_INFO_V1(trail_stop_logging);
 PG_FUNCTION_INFO_V1(trail_put_event_selectors);
+PG_FUNCTION_INFO_V1(trail_put_insight_selectors);
 
 /* A trail's settings, as CreateTrail and UpdateTrail take them */
 typedef struct TrailSettings
@@ -684,4 +686,91 @@ trail_put_event_selectors(PG_FUNCTION_ARGS)
 	result = trail_sql_run("SELECT trail.get_event_selectors($1)", 1, types, values, NULL,
 						   CurrentMemoryContext, &isnull);
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Check CloudTrail's InsightSelectors: a list of {"InsightType": ...}
+ * naming each of ApiCallRateInsight and ApiErrorRateInsight at most once.
+ */
+static void
+check_insight_selectors(Jsonb *selectors)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+	bool		seen[2] = {false, false};
+	static const char *const types[2] = {"ApiCallRateInsight", "ApiErrorRateInsight"};
+
+	if (!JB_ROOT_IS_ARRAY(selectors) || JB_ROOT_IS_SCALAR(selectors))
+		invalid_parameter("InvalidInsightSelectorsException",
+						  "insight_selectors must be a JSON array");
+	it = JsonbIteratorInit(&selectors->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *type;
+		int			i;
+
+		if (tok != WJB_ELEM)
+			continue;
+		n++;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data) ||
+			JsonContainerSize(v.val.binary.data) != 1)
+			invalid_parameter("InvalidInsightSelectorsException",
+							  psprintf("insight_selectors[%d] must be an object with one member, InsightType", n - 1));
+		type = trail_json_member_string(v.val.binary.data, "InsightType");
+		for (i = 0; i < 2; i++)
+			if (type != NULL && strcmp(type, types[i]) == 0)
+				break;
+		if (i == 2)
+			invalid_parameter("InvalidInsightSelectorsException",
+							  psprintf("insight_selectors[%d].InsightType must be ApiCallRateInsight or ApiErrorRateInsight", n - 1));
+		if (seen[i])
+			invalid_parameter("InvalidInsightSelectorsException",
+							  psprintf("insight_selectors[%d]: %s is selected twice", n - 1, types[i]));
+		seen[i] = true;
+	}
+}
+
+/*
+ * trail.put_insight_selectors(trail_name, insight_selectors): an empty list
+ * turns Insights off for the trail.
+ */
+Datum
+trail_put_insight_selectors(PG_FUNCTION_ARGS)
+{
+	TrailSettings t;
+	char	   *name = text_arg(fcinfo, 0);
+	Jsonb	   *selectors = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	StringInfoData params;
+	bool		isnull;
+
+	trail_require_catalog();
+	if (name == NULL)
+		invalid_parameter("InvalidTrailNameException", "the trail name must not be NULL");
+	if (selectors == NULL)
+		invalid_parameter("InvalidInsightSelectorsException", "insight_selectors must not be NULL");
+	read_trail(name, &t);
+	check_insight_selectors(selectors);
+
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"trailName\":");
+	escape_json(&params, name);
+	appendStringInfo(&params, ",\"insightSelectors\":%s}",
+					 JsonbToCString(NULL, &selectors->root, VARSIZE(selectors)));
+	record_call("PutInsightSelectors", name, params.data);
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = JsonbPGetDatum(selectors);
+	nulls[1] = JB_ROOT_COUNT(selectors) == 0 ? 'n' : ' ';
+	(void) trail_sql_run("UPDATE trail.trails SET insight_selectors = $2 WHERE name = $1",
+						 2, types, values, nulls, NULL, NULL);
+	PG_RETURN_DATUM(trail_sql_run("SELECT pg_catalog.jsonb_build_object('TrailARN',"
+								  " trail.trail_arn($1), 'InsightSelectors',"
+								  " coalesce(t.insight_selectors, '[]'))"
+								  " FROM trail.trails t WHERE t.name = $1",
+								  1, types, values, NULL, CurrentMemoryContext, &isnull));
 }

@@ -2,17 +2,17 @@
  *
  * worker.c
  *	  The background workers: a launcher, and one short-lived worker per
- *	  database and pass, which maintains partitions (partition.c) and
- *	  delivers trails' files (delivery.c).
+ *	  database and pass, which maintains partitions (partition.c), runs
+ *	  Insights (insights.c) and delivers trails' files (delivery.c).
  *
  * trail keeps its partitions in every database where it is installed, but a
  * background worker can connect to one database only, for life.  So, as in
  * autovacuum and pg_prewarm's autoprewarm, a launcher reads the list of
  * databases and starts a worker for each in turn, waiting for one to finish
  * before it starts the next.  The worker runs a maintenance pass every
- * trail.maintenance_interval and a delivery pass every
- * trail.delivery_interval (both in one worker when both are due), and
- * exits.
+ * trail.maintenance_interval, an Insights cycle every minute and a delivery
+ * pass every trail.delivery_interval (all in one worker when several are
+ * due), and exits.
  *
  * Design notes:
  *
@@ -56,6 +56,7 @@
 
 #include "catalog.h"
 #include "delivery.h"
+#include "insights.h"
 #include "partition.h"
 #include "spool.h"
 #include "trail.h"
@@ -70,6 +71,10 @@ PGDLLEXPORT void trail_database_main(Datum main_arg);
 /* What a database's worker is to do (bits, in bgw_extra) */
 #define TASK_MAINTAIN 0x01		/* partitions and retention */
 #define TASK_DELIVER 0x02		/* trails' log files and digests */
+#define TASK_INSIGHTS 0x04		/* an Insights detection cycle */
+
+/* Insights examine each minute once it is over: a cycle every minute */
+#define INSIGHTS_INTERVAL_MS 60000
 
 /*
  * Fill in what both kinds of worker share: a database connection, a start
@@ -158,7 +163,8 @@ run_database_worker(Oid dboid, uint32 tasks)
 	init_worker(&worker, "trail_database_main", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN,
 			 "trail %s for database %u",
-			 (tasks & TASK_MAINTAIN) ? "maintenance" : "delivery", dboid);
+			 (tasks & TASK_MAINTAIN) ? "maintenance" :
+			 (tasks & TASK_DELIVER) ? "delivery" : "insights", dboid);
 	strcpy(worker.bgw_type, "trail worker");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	memcpy(worker.bgw_extra, &tasks, sizeof(tasks));
@@ -224,6 +230,7 @@ trail_launcher_main(Datum main_arg)
 	/* long ago: the first passes run at once */
 	TimestampTz last_maintenance = 0;
 	TimestampTz last_delivery = 0;
+	TimestampTz last_insights = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -240,6 +247,7 @@ trail_launcher_main(Datum main_arg)
 		TimestampTz now;
 		long		maintenance_ms;
 		long		delivery_ms;
+		long		insights_ms;
 		long		delay_ms;
 		uint32		tasks = 0;
 
@@ -261,6 +269,14 @@ trail_launcher_main(Datum main_arg)
 		delivery_ms = TimestampDifferenceMilliseconds(now,
 													  TimestampTzPlusMilliseconds(last_delivery,
 																				  trail_delivery_interval * 1000L));
+		insights_ms = TimestampDifferenceMilliseconds(now,
+													  TimestampTzPlusMilliseconds(last_insights,
+																				  INSIGHTS_INTERVAL_MS));
+		if (insights_ms <= 0)
+		{
+			tasks |= TASK_INSIGHTS;
+			last_insights = now;
+		}
 		if (maintenance_ms <= 0)
 		{
 			tasks |= TASK_MAINTAIN;
@@ -280,7 +296,7 @@ trail_launcher_main(Datum main_arg)
 			MemoryContextReset(pass_cxt);
 			continue;
 		}
-		delay_ms = Min(maintenance_ms, delivery_ms);
+		delay_ms = Min(Min(maintenance_ms, delivery_ms), insights_ms);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -348,6 +364,18 @@ trail_database_main(Datum main_arg)
 		/* does nothing where trail is not installed */
 		trail_maintain(GetCurrentTimestamp(), NULL, NULL);
 
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	if (tasks & TASK_INSIGHTS)
+	{
+		/* before delivery, so that new Insight events go out in this pass */
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "trail insights cycle");
+		trail_insights_pass();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
