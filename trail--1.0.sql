@@ -1145,7 +1145,8 @@ AS $$
 	 CROSS JOIN LATERAL (
 		SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.value, 'average',
 		                          x.n::float8 / (extract(epoch FROM w.window_end - w.window_start) / 60))
-		                          ORDER BY x.n DESC, x.value), '[]') AS top
+		                          ORDER BY x.n DESC, x.value) FILTER (WHERE x.value IS NOT NULL),
+		                '[]') AS top
 		  FROM trail.insight_windows w
 		  LEFT JOIN LATERAL (
 			SELECT t.value, sum(CASE p_type WHEN 'ApiCallRateInsight' THEN t.calls ELSE t.errors END) AS n
@@ -1186,9 +1187,9 @@ $$;
 -- the insights whose rate left the baseline, end those whose rate is back,
 -- and return the Insight records to write.  The rule (README, Insights):
 -- with s = the larger of the baseline's standard deviation and the square
--- root of its average, a minute is unusual when its count is at least 10,
--- above average + 6 s, and above the baseline's 99.9th-percentile minute;
--- an insight ends at the first minute under 10 or no higher than the larger
+-- root of its average, a minute is unusual when its count is at least 15,
+-- above average + 7 s, and above the baseline's 99.9th-percentile minute;
+-- an insight ends at the first minute under 15 or no higher than the larger
 -- of average + 3 s and that percentile.
 CREATE FUNCTION trail._insights_detect(p_from timestamptz, p_to timestamptz, p_types text[])
 RETURNS TABLE (out_time timestamptz, out_region text, out_account text,
@@ -1213,7 +1214,7 @@ BEGIN
 		          FROM trail.insight_rollups r
 		         CROSS JOIN LATERAL (VALUES ('ApiCallRateInsight', r.calls),
 		                                    ('ApiErrorRateInsight', r.errors)) AS t(insight_type, n)
-		         WHERE r.minute >= p_from AND r.minute < p_to AND t.n >= 10
+		         WHERE r.minute >= p_from AND r.minute < p_to AND t.n >= 15
 		           AND t.insight_type = ANY (p_types)
 		        UNION
 		        SELECT oi.insight_type, oi.event_source, oi.event_name, oi.region, oi.account_id
@@ -1243,7 +1244,7 @@ BEGIN
 			c := counts[i];
 			m := p_from + (i - 1) * interval '1 minute';
 			IF o.shared_event_id IS NULL THEN
-				IF k.has_baseline AND c >= 10 AND c > k.average + 6 * s AND c > k.busy THEN
+				IF k.has_baseline AND c >= 15 AND c > k.average + 7 * s AND c > k.busy THEN
 					o := ROW(k.insight_type, k.event_source, k.event_name, k.region, k.account_id,
 					         gen_random_uuid(), m, c);
 					INSERT INTO trail.open_insights VALUES (o.*);
@@ -1252,7 +1253,7 @@ BEGIN
 						                       k.region, k.account_id, k.average, c::float8,
 						                       m, m + interval '1 minute');
 				END IF;
-			ELSIF c < 10 OR c <= greatest(k.average + 3 * s, k.busy) THEN
+			ELSIF c < 15 OR c <= greatest(k.average + 3 * s, k.busy) THEN
 				minutes := extract(epoch FROM m - o.start_minute) / 60;
 				RETURN QUERY SELECT m, k.region, k.account_id, o.shared_event_id,
 					trail._insight_details('End', k.insight_type, k.event_source, k.event_name,
