@@ -45,7 +45,11 @@ CREATE TABLE trail.events (
 	tls_details           jsonb,
 	shared_event_id       uuid,
 	insight_details       jsonb,
-	is_global             boolean     NOT NULL DEFAULT false
+	is_global             boolean     NOT NULL DEFAULT false,
+	-- events imported from log files (trail.import_logs): the file, and the
+	-- record's members that the columns above do not give back as they were
+	imported_from         text,
+	unknown_fields        jsonb
 ) PARTITION BY RANGE (event_time);
 
 COMMENT ON TABLE trail.events IS
@@ -65,6 +69,11 @@ CREATE INDEX events_commit_seq_idx ON trail.events USING brin (commit_seq);
 -- index entries at all.
 CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time)
 	WHERE event_category <> 'Data';
+
+-- Imported data events are unique too, so that importing a file again adds
+-- nothing; captured data events keep paying for no index entry.
+CREATE UNIQUE INDEX events_imported_data_id_idx ON trail.events (event_id, event_time)
+	WHERE event_category = 'Data' AND imported_from IS NOT NULL;
 
 -- Lookup indexes cover only what LookupEvents can see (management and insight
 -- events), in newest-first keyset order; data events pay for none of them.
@@ -353,7 +362,8 @@ COMMENT ON VIEW trail.event_history IS
 CREATE VIEW trail.delivery_source AS
 	SELECT e.*
 	  FROM trail.events e
-	 WHERE NOT (e.event_category = 'Data' AND e.additional_event_data ? 'rowImages')
+	 WHERE NOT (e.event_category = 'Data' AND e.additional_event_data ? 'rowImages'
+	            AND e.imported_from IS NULL)
 	UNION ALL
 	SELECT r.commit_seq, r.event_time, r.event_id, e.event_version, e.event_category, e.event_type,
 	       e.event_source, e.event_name, e.read_only, e.management_event, e.region,
@@ -372,7 +382,7 @@ CREATE VIEW trail.delivery_source AS
 	                       || ':' || r.partition_name,
 	                'name', r.partition_name)) END,
 	       e.error_code, e.error_message, e.tls_details, e.shared_event_id,
-	       e.insight_details, e.is_global
+	       e.insight_details, e.is_global, e.imported_from, e.unknown_fields
 	  FROM trail.event_rows r
 	  JOIN trail.events e ON e.event_time = r.event_time AND e.event_id = r.statement_event_id
 	                     AND e.commit_seq = r.commit_seq
@@ -1411,3 +1421,22 @@ COMMENT ON FUNCTION trail.test_event_pattern(jsonb, jsonb) IS
 -- created after the schema-wide REVOKE above, so revoked here
 REVOKE EXECUTE ON FUNCTION trail.test_event_pattern(jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trail.test_event_pattern(jsonb, jsonb) TO trail_reader;
+
+------------------------------------------------------------------------------
+-- Importing CloudTrail log files (import.c): history from AWS buckets or
+-- from trails' own buckets, into trail.events with every field as it was.
+-- Superusers, or members of both pg_read_server_files and trail_admin (the
+-- C function checks): it reads files of the server.
+------------------------------------------------------------------------------
+CREATE FUNCTION trail.import_logs(path text,
+	OUT files bigint, OUT records_imported bigint,
+	OUT duplicates_skipped bigint, OUT expired_skipped bigint)
+RETURNS record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'trail_import_logs';
+
+COMMENT ON FUNCTION trail.import_logs(text) IS
+	'Import CloudTrail log files (.json.gz or .json; a file or a directory tree) into the event store';
+
+REVOKE EXECUTE ON FUNCTION trail.import_logs(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trail.import_logs(text) TO trail_admin;

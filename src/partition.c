@@ -47,6 +47,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -416,11 +417,37 @@ drop_partition(const char *table, DateADT day)
 }
 
 /*
+ * Lock the default partitions for a pass (see the design notes), waiting at
+ * most MAINTENANCE_LOCK_TIMEOUT.
+ */
+static void
+lock_defaults(void)
+{
+	/* LOCAL: undone by trail_sql_end(), never leaks into the caller */
+	(void) set_config_option("lock_timeout", MAINTENANCE_LOCK_TIMEOUT,
+							 PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	run_sql("LOCK TABLE trail.events_default, trail.event_rows_default"
+			" IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+}
+
+/*
+ * Create the partitions of one day (trail.event_rows' first: its rows go
+ * with their events) and remember the action.
+ */
+static void
+create_day(MaintenancePass *pass, DateADT day, const char *reason)
+{
+	create_partition("event_rows", day);
+	add_action(pass, MAINT_CREATED, day, reason, create_partition("events", day));
+}
+
+/*
  * The DDL and deletes of one pass.  Runs connected to SPI and inside
  * trail_sql_begin(); the actions are kept in pass->result_cxt.
  */
 static void
-maintain_partitions(MaintenancePass *pass)
+maintain_partitions(MaintenancePass *pass, void *arg)
 {
 	DateADT		today = utc_day(pass->as_of);
 	DateADT    *existing;
@@ -431,12 +458,7 @@ maintain_partitions(MaintenancePass *pass)
 	int			t;
 	uint64		purged;
 
-	/* LOCAL: undone by trail_sql_end(), never leaks into the caller */
-	(void) set_config_option("lock_timeout", MAINTENANCE_LOCK_TIMEOUT,
-							 PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	run_sql("LOCK TABLE trail.events_default, trail.event_rows_default"
-			" IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+	lock_defaults();
 
 	/* the retention period may be the event data store's: ask SQL */
 	run_sql("SELECT trail.retention_start($1)", 1, &pass->as_of);
@@ -457,12 +479,9 @@ maintain_partitions(MaintenancePass *pass)
 
 		if (bsearch(&day, existing, nexisting, sizeof(DateADT), day_cmp) != NULL)
 			continue;
-		/* rows of event_rows go with their events: count the events */
-		create_partition("event_rows", day);
-		add_action(pass, MAINT_CREATED, day,
+		create_day(pass, day,
 				   day >= today && day <= today + trail_premake_days ?
-				   "premake" : "default partition",
-				   create_partition("events", day));
+				   "premake" : "default partition");
 	}
 
 	/* a day goes only when all of it is past retention */
@@ -600,26 +619,22 @@ report_row(Tuplestorestate *report, TupleDesc report_desc,
 	tuplestore_putvalues(report, report_desc, values, nulls);
 }
 
+/* The DDL of a pass, run by run_pass() */
+typedef void (*PassBody) (MaintenancePass *pass, void *arg);
+
 /*
- * One maintenance pass of the current database (see partition.h): the DDL
- * first, then, with every partition in place, the report and the events.
+ * Run a pass of the current database as of the given time: its DDL first
+ * (body, as the extension owner), then, with every partition in place, the
+ * report (when report is not NULL) and the events of what it did.
  */
-void
-trail_maintain(TimestampTz as_of, Tuplestorestate *report,
-			   TupleDesc report_desc)
+static void
+run_pass(TimestampTz as_of, PassBody body, void *arg,
+		 Tuplestorestate *report, TupleDesc report_desc)
 {
-	const TrailCatalog *cat = trail_catalog();
+	const TrailCatalog *cat = trail_require_catalog();
 	MaintenancePass pass;
 	TrailSqlScope scope;
 	ListCell   *lc;
-
-	if (cat == NULL)
-		return;
-
-	if (TIMESTAMP_NOT_FINITE(as_of))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("maintenance needs a finite point in time")));
 
 	pass.as_of = as_of;
 	pass.retention_start = 0;	/* set by the pass */
@@ -633,7 +648,7 @@ trail_maintain(TimestampTz as_of, Tuplestorestate *report,
 	trail_sql_begin(&scope, cat->owner);
 	PG_TRY();
 	{
-		maintain_partitions(&pass);
+		body(&pass, arg);
 	}
 	PG_FINALLY();
 	{
@@ -659,6 +674,74 @@ trail_maintain(TimestampTz as_of, Tuplestorestate *report,
 		}
 		record_action(&pass, action, table_name);
 	}
+}
+
+TimestampTz
+trail_utc_day_start(TimestampTz t)
+{
+	return day_start(utc_day(t));
+}
+
+/*
+ * One maintenance pass of the current database (see partition.h).
+ */
+void
+trail_maintain(TimestampTz as_of, Tuplestorestate *report,
+			   TupleDesc report_desc)
+{
+	if (trail_catalog() == NULL)
+		return;
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("maintenance needs a finite point in time")));
+	run_pass(as_of, maintain_partitions, NULL, report, report_desc);
+}
+
+/* What trail_partition_days() was asked for */
+typedef struct DaysRequest
+{
+	const TimestampTz *times;
+	int			ntimes;
+	const char *reason;
+} DaysRequest;
+
+/*
+ * The DDL of trail_partition_days(): the requested days that have no
+ * partition get theirs.
+ */
+static void
+create_requested_days(MaintenancePass *pass, void *arg)
+{
+	const DaysRequest *req = arg;
+	DateADT    *existing;
+	int			nexisting;
+	int			i;
+
+	lock_defaults();
+	existing = existing_days(pass, &nexisting);
+	for (i = 0; i < req->ntimes; i++)
+	{
+		DateADT		day = utc_day(req->times[i]);
+
+		if (bsearch(&day, existing, nexisting, sizeof(DateADT), day_cmp) != NULL)
+			continue;
+		create_day(pass, day, req->reason);
+		/* a day asked for twice is made once */
+		existing = repalloc(existing, sizeof(DateADT) * (nexisting + 1));
+		existing[nexisting++] = day;
+		qsort(existing, nexisting, sizeof(DateADT), day_cmp);
+	}
+}
+
+void
+trail_partition_days(const TimestampTz *times, int ntimes, const char *reason)
+{
+	DaysRequest req = {times, ntimes, reason};
+
+	if (ntimes > 0)
+		run_pass(GetCurrentTransactionStartTimestamp(), create_requested_days,
+				 &req, NULL, NULL);
 }
 
 Oid

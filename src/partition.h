@@ -28,4 +28,18 @@ extern Oid	trail_partition_for(const char *table, TimestampTz t);
 extern void trail_maintain(TimestampTz as_of, Tuplestorestate *report,
 						   TupleDesc report_desc);
 
+/* The first instant (00:00:00 UTC) of the UTC day a time falls on */
+extern TimestampTz trail_utc_day_start(TimestampTz t);
+
+/*
+ * Make sure the UTC days of the given times have their partitions, as a
+ * maintenance pass makes them (rows waiting in the default partition moved
+ * in, each creation recorded as a CreateTable event with the given reason).
+ * For writers of past days (import): their events would otherwise land in
+ * the default partition.  Holds the default partitions locked until the
+ * transaction ends.
+ */
+extern void trail_partition_days(const TimestampTz *times, int ntimes,
+								 const char *reason);
+
 #endif							/* TRAIL_PARTITION_H */

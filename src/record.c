@@ -10,9 +10,18 @@
  * resources, sharedEventID and tlsDetails appear only when they have a
  * value; Insights records carry only their own few fields.  Objects that
  * trail itself builds (userIdentity and its sessionContext) are also
- * written in CloudTrail's key order, and the elements of "resources" carry
- * only CloudTrail's accountId, type and ARN (trail keeps a "name" beside
- * them for LookupEvents' ResourceName).
+ * written in CloudTrail's key order, and the elements of the record's
+ * "resources" carry only CloudTrail's accountId, type and ARN (trail keeps a
+ * "name" beside them for LookupEvents' ResourceName).
+ *
+ * Imported events (imported_from is set: import.c) give back the record
+ * they were imported from: a column that is NULL stands for a member the
+ * record did not have, so it is left out; unknown_fields holds the members
+ * no column gives back as they were (members of newer formats, values of
+ * another JSON type than the column's), each written in place of its
+ * column's or, for members trail has no column for, at the end; and the
+ * members it lists under TRAIL_ABSENT_MEMBERS were not in the record though
+ * their column needs a value, so they are left out too.
  *
  * The same text is what log file export writes; trail.cloudtrail_record()
  * returns it as jsonb for SQL users.
@@ -65,6 +74,8 @@ typedef enum RecordColumn
 	COL_TLS_DETAILS,
 	COL_SHARED_EVENT_ID,
 	COL_INSIGHT_DETAILS,
+	COL_IMPORTED_FROM,
+	COL_UNKNOWN_FIELDS,
 	NUM_RECORD_COLUMNS
 } RecordColumn;
 
@@ -74,18 +85,18 @@ static const char *const column_names[NUM_RECORD_COLUMNS] = {
 	"management_event", "region", "recipient_account_id", "user_identity",
 	"source_ip_address", "user_agent", "request_id", "request_parameters",
 	"response_elements", "additional_event_data", "resources", "error_code",
-	"error_message", "tls_details", "shared_event_id", "insight_details"
+	"error_message", "tls_details", "shared_event_id", "insight_details",
+	"imported_from", "unknown_fields"
 };
 
 /*
- * Key order of the objects trail builds, by the key they appear under.
- * "exclusive" objects are cut down to the listed keys.
+ * Key order of the objects trail builds, by the key they appear under: the
+ * listed keys first, then the others as stored.
  */
 typedef struct KeyOrder
 {
 	const char *under;
 	const char *const *keys;
-	bool		exclusive;
 } KeyOrder;
 
 static const char *const identity_keys[] = {
@@ -106,11 +117,10 @@ static const char *const resource_keys[] = {
 };
 
 static const KeyOrder key_orders[] = {
-	{"userIdentity", identity_keys, false},
-	{"sessionContext", session_context_keys, false},
-	{"sessionIssuer", issuer_keys, false},
-	{"attributes", attributes_keys, false},
-	{"resources", resource_keys, true},
+	{"userIdentity", identity_keys},
+	{"sessionContext", session_context_keys},
+	{"sessionIssuer", issuer_keys},
+	{"attributes", attributes_keys},
 };
 
 /* attribute numbers of the columns, for the row type last seen */
@@ -251,20 +261,17 @@ emit_container(StringInfo buf, JsonbContainer *jc, const char *under)
 					emit_member(buf, &first, *k, strlen(*k), &found);
 			}
 		}
-		if (order == NULL || !order->exclusive)
+		it = JsonbIteratorInit(jc);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
-			it = JsonbIteratorInit(jc);
-			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_KEY)
 			{
-				if (tok == WJB_KEY)
-				{
-					key = v.val.string.val;
-					keylen = v.val.string.len;
-				}
-				else if (tok == WJB_VALUE &&
-						 (order == NULL || !key_listed(order->keys, key, keylen)))
-					emit_member(buf, &first, key, keylen, &v);
+				key = v.val.string.val;
+				keylen = v.val.string.len;
 			}
+			else if (tok == WJB_VALUE &&
+					 (order == NULL || !key_listed(order->keys, key, keylen)))
+				emit_member(buf, &first, key, keylen, &v);
 		}
 	}
 	appendStringInfoChar(buf, '}');
@@ -308,6 +315,12 @@ typedef struct RecordRow
 {
 	HeapTupleData tuple;
 	TupleDesc	tupdesc;
+	bool		imported;		/* imported_from is set */
+	JsonbContainer *unknown;	/* unknown_fields, or NULL */
+	JsonbContainer *absent;		/* its TRAIL_ABSENT_MEMBERS array, or NULL */
+	bool		first;			/* no member written yet */
+	const char *written[NUM_RECORD_COLUMNS];	/* members written by column */
+	int			nwritten;
 } RecordRow;
 
 /*
@@ -349,9 +362,99 @@ write_uuid(StringInfo buf, Datum value, const char *key)
 	appendStringInfo(buf, "\"%s\"", text);
 }
 
+static void
+write_time(StringInfo buf, Datum value, const char *key)
+{
+	trail_json_time(buf, DatumGetTimestampTz(value));
+}
+
+/*
+ * The record's "resources": each element that is an object with only
+ * CloudTrail's members, in their order (trail keeps a "name" beside them);
+ * anything else as it is.
+ */
+static void
+write_resources(StringInfo buf, Datum value, const char *key)
+{
+	JsonbContainer *jc = &DatumGetJsonbP(value)->root;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		first = true;
+
+	if (!JsonContainerIsArray(jc) || JsonContainerIsScalar(jc))
+	{
+		emit_container(buf, jc, key);
+		return;
+	}
+	appendStringInfoChar(buf, '[');
+	it = JsonbIteratorInit(jc);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+		{
+			const char *const *k;
+			bool		first_key = true;
+
+			appendStringInfoChar(buf, '{');
+			for (k = resource_keys; *k != NULL; k++)
+			{
+				JsonbValue	found;
+
+				if (getKeyJsonValueFromContainer(v.val.binary.data, *k, strlen(*k), &found))
+					emit_member(buf, &first_key, *k, strlen(*k), &found);
+			}
+			appendStringInfoChar(buf, '}');
+		}
+		else
+			emit_value(buf, &v, key);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * Start a member of the record: its key, after a comma unless it is the
+ * first.
+ */
+static void
+open_member(StringInfo buf, RecordRow *row, const char *key)
+{
+	appendStringInfo(buf, "%s\"%s\":", row->first ? "" : ",", key);
+	row->first = false;
+}
+
+/*
+ * Is a member listed as absent from an imported record?
+ */
+static bool
+listed_absent(RecordRow *row, const char *key)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+
+	if (row->absent == NULL)
+		return false;
+	it = JsonbIteratorInit(row->absent);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM && v.type == jbvString &&
+			v.val.string.len == strlen(key) &&
+			memcmp(v.val.string.val, key, v.val.string.len) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Write a column as a JSON member: null when NULL, or left out entirely
  * when the field is optional (CloudTrail omits absent optional fields).
+ * An imported record's member is written as it was imported (see the
+ * header): from unknown_fields when it is kept there, left out when it was
+ * absent.
  */
 static void
 member(StringInfo buf, RecordRow *row, RecordColumn c, const char *key,
@@ -359,14 +462,63 @@ member(StringInfo buf, RecordRow *row, RecordColumn c, const char *key,
 {
 	bool		isnull;
 	Datum		d = column(row, c, &isnull);
+	JsonbValue	kept;
 
-	if (isnull && optional)
+	row->written[row->nwritten++] = key;
+	if (row->unknown != NULL)
+	{
+		if (getKeyJsonValueFromContainer(row->unknown, key, strlen(key), &kept))
+		{
+			open_member(buf, row, key);
+			emit_value(buf, &kept, key);
+			return;
+		}
+		if (listed_absent(row, key))
+			return;
+	}
+	if (isnull && (optional || row->imported))
 		return;
-	appendStringInfo(buf, ",\"%s\":", key);
+	open_member(buf, row, key);
 	if (isnull)
 		appendStringInfoString(buf, "null");
 	else
 		write(buf, d, key);
+}
+
+/*
+ * Write the members of an imported record that no column wrote: those
+ * trail has no column for.
+ */
+static void
+unknown_members(StringInfo buf, RecordRow *row)
+{
+	JsonbIterator *it = JsonbIteratorInit(row->unknown);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	   *key = NULL;
+	int			keylen = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		written = false;
+		int			i;
+
+		if (tok == WJB_KEY)
+		{
+			key = v.val.string.val;
+			keylen = v.val.string.len;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		for (i = 0; i < row->nwritten && !written; i++)
+			written = (strlen(row->written[i]) == keylen &&
+					   memcmp(row->written[i], key, keylen) == 0);
+		if (!written &&
+			!(keylen == strlen(TRAIL_ABSENT_MEMBERS) &&
+			  memcmp(key, TRAIL_ABSENT_MEMBERS, keylen) == 0))
+			emit_member(buf, &row->first, key, keylen, &v);
+	}
 }
 
 /*
@@ -447,19 +599,33 @@ render(HeapTupleHeader rec, StringInfo buf, TrailRowTemplate *tpl)
 	if (typid != cached_type)
 		resolve_columns(row.tupdesc, typid);
 
+	(void) column(&row, COL_IMPORTED_FROM, &isnull);
+	row.imported = !isnull;
+	d = column(&row, COL_UNKNOWN_FIELDS, &isnull);
+	row.unknown = isnull ? NULL : &DatumGetJsonbP(d)->root;
+	row.absent = NULL;
+	if (row.unknown != NULL)
+	{
+		JsonbValue	absent;
+
+		if (getKeyJsonValueFromContainer(row.unknown, TRAIL_ABSENT_MEMBERS,
+										 strlen(TRAIL_ABSENT_MEMBERS), &absent) &&
+			absent.type == jbvBinary)
+			row.absent = absent.val.binary.data;
+	}
+	row.first = true;
+	row.nwritten = 0;
+
 	d = column(&row, COL_EVENT_CATEGORY, &isnull);
 	category = isnull ? "" : TextDatumGetCString(d);
 
-	appendStringInfoString(buf, "{\"eventVersion\":");
-	d = column(&row, COL_EVENT_VERSION, &isnull);
-	trail_json_string(buf, isnull ? NULL : TextDatumGetCString(d));
+	appendStringInfoChar(buf, '{');
+	member(buf, &row, COL_EVENT_VERSION, "eventVersion", false, write_text);
 
 	if (strcmp(category, "Insight") == 0)
 	{
 		/* Insights records: only their own fields (spec section d) */
-		d = column(&row, COL_EVENT_TIME, &isnull);
-		appendStringInfoString(buf, ",\"eventTime\":");
-		trail_json_time(buf, DatumGetTimestampTz(d));
+		member(buf, &row, COL_EVENT_TIME, "eventTime", false, write_time);
 		member(buf, &row, COL_REGION, "awsRegion", false, write_text);
 		member(buf, &row, COL_EVENT_ID, "eventID", false, write_uuid);
 		member(buf, &row, COL_EVENT_TYPE, "eventType", false, write_text);
@@ -470,9 +636,7 @@ render(HeapTupleHeader rec, StringInfo buf, TrailRowTemplate *tpl)
 	else
 	{
 		member(buf, &row, COL_USER_IDENTITY, "userIdentity", false, write_jsonb);
-		d = column(&row, COL_EVENT_TIME, &isnull);
-		appendStringInfoString(buf, ",\"eventTime\":");
-		trail_json_time(buf, DatumGetTimestampTz(d));
+		member(buf, &row, COL_EVENT_TIME, "eventTime", false, write_time);
 		member(buf, &row, COL_EVENT_SOURCE, "eventSource", false, write_text);
 		member(buf, &row, COL_EVENT_NAME, "eventName", false, write_text);
 		member(buf, &row, COL_REGION, "awsRegion", false, write_text);
@@ -488,7 +652,7 @@ render(HeapTupleHeader rec, StringInfo buf, TrailRowTemplate *tpl)
 			member(buf, &row, COL_REQUEST_ID, "requestID", false, write_text);
 			member(buf, &row, COL_EVENT_ID, "eventID", false, write_uuid);
 			member(buf, &row, COL_READ_ONLY, "readOnly", true, write_bool);
-			member(buf, &row, COL_RESOURCES, "resources", true, write_jsonb);
+			member(buf, &row, COL_RESOURCES, "resources", true, write_resources);
 		}
 		else
 		{
@@ -507,7 +671,7 @@ render(HeapTupleHeader rec, StringInfo buf, TrailRowTemplate *tpl)
 			if (isnull)
 				appendStringInfoString(buf, "[]");
 			else
-				emit_container(buf, &DatumGetJsonbP(d)->root, "resources");
+				write_resources(buf, d, "resources");
 			tpl->cut[TRAIL_CUT_RESOURCES] = buf->len - 1;
 			tpl->resources_empty = (buf->data[buf->len - 2] == '[');
 		}
@@ -516,10 +680,11 @@ render(HeapTupleHeader rec, StringInfo buf, TrailRowTemplate *tpl)
 		member(buf, &row, COL_RECIPIENT_ACCOUNT_ID, "recipientAccountId", false, write_text);
 		member(buf, &row, COL_SHARED_EVENT_ID, "sharedEventID", true, write_uuid);
 	}
-	appendStringInfoString(buf, ",\"eventCategory\":");
-	trail_json_string(buf, category);
+	member(buf, &row, COL_EVENT_CATEGORY, "eventCategory", false, write_text);
 	if (strcmp(category, "Insight") != 0)
 		member(buf, &row, COL_TLS_DETAILS, "tlsDetails", true, write_jsonb);
+	if (row.unknown != NULL)
+		unknown_members(buf, &row);
 	appendStringInfoChar(buf, '}');
 
 	ReleaseTupleDesc(row.tupdesc);

@@ -13,6 +13,13 @@
 #include "utils/uuid.h"
 
 /*
+ * The member of unknown_fields that lists the members an imported record
+ * did not have although their column needs a value (record.c, import.c).
+ * Its name cannot be a CloudTrail field's, which are plain identifiers.
+ */
+#define TRAIL_ABSENT_MEMBERS "trail:absent"
+
+/*
  * Append the CloudTrail record of one trail.events row (any row type with
  * trail.events' column names) to buf, as compact JSON in CloudTrail's key
  * order.  Log file export writes exactly this text.

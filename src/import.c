@@ -1,0 +1,1560 @@
+/*-------------------------------------------------------------------------
+ *
+ * import.c
+ *	  trail.import_logs(path): CloudTrail log files into trail.events.
+ *
+ * History kept elsewhere (a bucket copied from AWS with `aws s3 sync`, or
+ * a trail's own bucket) is read into the event store, in the caller's
+ * transaction, with every field of every record as it was: rendered again
+ * by trail.cloudtrail_record(), an imported record is the record imported
+ * (equal as jsonb).
+ *
+ * How a file travels:
+ *
+ *	- zlib reads it in chunks (gzread; a plain .json file is read as it is),
+ *	  and a small scanner finds the text of each record in the chunks: it
+ *	  checks the frame {"Records": [ ... ]} itself and, inside a record,
+ *	  tracks only strings, escapes and nesting depth to see where the record
+ *	  ends.  jsonb_in then parses the record alone, so memory never holds
+ *	  more than one chunk, one record and one batch, whatever the size of
+ *	  the file (CloudTrail's reach 50 MB compressed) or the number of files.
+ *	- Each record becomes a row of trail.events (columns by name, so the
+ *	  table's column order does not matter).  A member whose value a column
+ *	  does not give back exactly (a member of a newer format, a value of
+ *	  another JSON type than the column's, an eventTime with a fraction, an
+ *	  upper-case eventID, resources with members beyond CloudTrail's three)
+ *	  is also kept as it was in unknown_fields; a member the record lacks
+ *	  although its column needs a value (eventCategory before format 1.07)
+ *	  gets a stand-in value and is listed as absent there (record.c renders
+ *	  accordingly).
+ *	- Rows go in batches: one SPI statement inserts a batch as an array of
+ *	  trail.events rows with ON CONFLICT DO NOTHING, so partition routing,
+ *	  every index and the append-only protection (the statement runs inside
+ *	  trail_sql_begin()) are the executor's as for any insert, and the unique
+ *	  indexes on (event_id, event_time) — management and insight events,
+ *	  and imported data events — turn records already in the store, or
+ *	  repeated in a file, into counted duplicates.  The same statement adds
+ *	  the LookupEvents entries (trail.event_resources) of the rows it
+ *	  inserted.  Per-record and per-batch memory contexts are reset as they
+ *	  go.
+ *	- Before a batch is inserted, the days it covers get their partitions
+ *	  (partition.c, as maintenance makes them): history must not pile up in
+ *	  the default partition.  Records older than trail.retention_start() are
+ *	  counted and left out, as maintenance would drop them.
+ *	- Every row takes the transaction's commit sequence number, like any
+ *	  other writer, so that later readers that follow commit_seq see
+ *	  imported rows in order; imported rows fire no rule and reach no log
+ *	  stream (they are history, not activity).
+ *	- Any error (a file that cannot be read, a truncated gzip stream, text
+ *	  that is not JSON, a record without eventTime or eventID, an eventID
+ *	  that is not a UUID, a top level that is not {"Records": [...]}) names
+ *	  the file, and the record's position when there is one; the caller's
+ *	  transaction aborts and nothing of the import remains.
+ *
+ * A directory is walked in sorted order (each directory's entries sorted
+ * by name), taking *.json.gz and *.json files except *.meta.json sidecars,
+ * and nothing under a CloudTrail-Digest directory (digest files are not
+ * records).  Symbolic links inside the tree are not followed (a notice
+ * names each): the import reads only what lies in the tree it was given.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "catalog.h"
+#include "commit_order.h"
+#include "context.h"
+#include "event.h"
+#include "partition.h"
+#include "record.h"
+#include "sql.h"
+#include "store.h"
+#include "trail.h"
+
+PG_FUNCTION_INFO_V1(trail_import_logs);
+
+/* uncompressed bytes read from a file at a time */
+#define READ_CHUNK (64 * 1024)
+
+/* a batch is inserted when it holds this many rows or bytes of records */
+#define BATCH_ROWS 1000
+#define BATCH_BYTES (8 * 1024 * 1024)
+
+/* the longest record accepted (CloudTrail's are at most a few hundred KB) */
+#define MAX_RECORD_BYTES (64 * 1024 * 1024)
+
+/* The columns of trail.events an import fills */
+typedef enum ImportColumn
+{
+	IC_COMMIT_SEQ,
+	IC_EVENT_TIME,
+	IC_EVENT_ID,
+	IC_EVENT_VERSION,
+	IC_EVENT_CATEGORY,
+	IC_EVENT_TYPE,
+	IC_EVENT_SOURCE,
+	IC_EVENT_NAME,
+	IC_READ_ONLY,
+	IC_MANAGEMENT_EVENT,
+	IC_REGION,
+	IC_RECIPIENT_ACCOUNT_ID,
+	IC_USER_IDENTITY,
+	IC_USER_NAME,
+	IC_ACCESS_KEY_ID,
+	IC_SOURCE_IP_ADDRESS,
+	IC_USER_AGENT,
+	IC_REQUEST_ID,
+	IC_REQUEST_PARAMETERS,
+	IC_RESPONSE_ELEMENTS,
+	IC_ADDITIONAL_EVENT_DATA,
+	IC_RESOURCES,
+	IC_ERROR_CODE,
+	IC_ERROR_MESSAGE,
+	IC_TLS_DETAILS,
+	IC_SHARED_EVENT_ID,
+	IC_INSIGHT_DETAILS,
+	IC_IS_GLOBAL,
+	IC_IMPORTED_FROM,
+	IC_UNKNOWN_FIELDS,
+	IC_NCOLUMNS
+} ImportColumn;
+
+static const char *const import_column_names[IC_NCOLUMNS] = {
+	"commit_seq", "event_time", "event_id", "event_version", "event_category",
+	"event_type", "event_source", "event_name", "read_only",
+	"management_event", "region", "recipient_account_id", "user_identity",
+	"user_name", "access_key_id", "source_ip_address", "user_agent",
+	"request_id", "request_parameters", "response_elements",
+	"additional_event_data", "resources", "error_code", "error_message",
+	"tls_details", "shared_event_id", "insight_details", "is_global",
+	"imported_from", "unknown_fields"
+};
+
+/* How a record member's JSON value becomes its column's */
+typedef enum MemberKind
+{
+	KIND_TEXT,					/* a JSON string */
+	KIND_JSON,					/* any JSON value but null */
+	KIND_BOOL,					/* true or false */
+	KIND_UUID,					/* a UUID as a JSON string */
+	KIND_TIME,					/* "YYYY-MM-DDTHH:MM:SSZ" */
+	KIND_RESOURCES				/* the resources array */
+} MemberKind;
+
+/* the records cloudtrail_record() writes a member in (record.c) */
+#define IN_EVENTS	0x01		/* management and data events */
+#define IN_INSIGHTS	0x02		/* Insights records */
+
+/* A record member that has a column */
+typedef struct RecordMember
+{
+	const char *key;
+	ImportColumn column;
+	MemberKind	kind;
+	bool		required;		/* its column is NOT NULL */
+	uint8		rendered;		/* IN_EVENTS | IN_INSIGHTS */
+} RecordMember;
+
+/* sorted by key (strcmp), for bsearch */
+static const RecordMember record_members[] = {
+	{"additionalEventData", IC_ADDITIONAL_EVENT_DATA, KIND_JSON, false, IN_EVENTS},
+	{"awsRegion", IC_REGION, KIND_TEXT, true, IN_EVENTS | IN_INSIGHTS},
+	{"errorCode", IC_ERROR_CODE, KIND_TEXT, false, IN_EVENTS},
+	{"errorMessage", IC_ERROR_MESSAGE, KIND_TEXT, false, IN_EVENTS},
+	{"eventCategory", IC_EVENT_CATEGORY, KIND_TEXT, true, IN_EVENTS | IN_INSIGHTS},
+	{"eventID", IC_EVENT_ID, KIND_UUID, true, IN_EVENTS | IN_INSIGHTS},
+	{"eventName", IC_EVENT_NAME, KIND_TEXT, false, IN_EVENTS},
+	{"eventSource", IC_EVENT_SOURCE, KIND_TEXT, false, IN_EVENTS},
+	{"eventTime", IC_EVENT_TIME, KIND_TIME, true, IN_EVENTS | IN_INSIGHTS},
+	{"eventType", IC_EVENT_TYPE, KIND_TEXT, true, IN_EVENTS | IN_INSIGHTS},
+	{"eventVersion", IC_EVENT_VERSION, KIND_TEXT, true, IN_EVENTS | IN_INSIGHTS},
+	{"insightDetails", IC_INSIGHT_DETAILS, KIND_JSON, false, IN_INSIGHTS},
+	{"managementEvent", IC_MANAGEMENT_EVENT, KIND_BOOL, false, IN_EVENTS},
+	{"readOnly", IC_READ_ONLY, KIND_BOOL, false, IN_EVENTS},
+	{"recipientAccountId", IC_RECIPIENT_ACCOUNT_ID, KIND_TEXT, true, IN_EVENTS | IN_INSIGHTS},
+	{"requestID", IC_REQUEST_ID, KIND_TEXT, false, IN_EVENTS},
+	{"requestParameters", IC_REQUEST_PARAMETERS, KIND_JSON, false, IN_EVENTS},
+	{"resources", IC_RESOURCES, KIND_RESOURCES, false, IN_EVENTS},
+	{"responseElements", IC_RESPONSE_ELEMENTS, KIND_JSON, false, IN_EVENTS},
+	{"sharedEventID", IC_SHARED_EVENT_ID, KIND_UUID, false, IN_EVENTS | IN_INSIGHTS},
+	{"sourceIPAddress", IC_SOURCE_IP_ADDRESS, KIND_TEXT, false, IN_EVENTS},
+	{"tlsDetails", IC_TLS_DETAILS, KIND_JSON, false, IN_EVENTS},
+	{"userAgent", IC_USER_AGENT, KIND_TEXT, false, IN_EVENTS},
+	{"userIdentity", IC_USER_IDENTITY, KIND_JSON, false, IN_EVENTS},
+};
+
+#define NUM_RECORD_MEMBERS lengthof(record_members)
+
+/* the members of a resource that cloudtrail_record() writes (record.c) */
+static const char *const resource_members[] = {"accountId", "type", "ARN"};
+
+/* Where the scanner stands in a file's text */
+typedef enum FrameState
+{
+	SCAN_OPEN,					/* before the top-level '{' */
+	SCAN_KEY,					/* before the key "Records" */
+	SCAN_KEY_TEXT,				/* inside that key */
+	SCAN_COLON,					/* after the key */
+	SCAN_ARRAY,					/* before '[' */
+	SCAN_FIRST,					/* after '[': the first record or ']' */
+	SCAN_NEXT,					/* after a record: ',' or ']' */
+	SCAN_RECORD,				/* after ',': a record */
+	SCAN_IN_RECORD,				/* inside a record */
+	SCAN_CLOSE,					/* after ']': the closing '}' */
+	SCAN_END					/* after it: white space only */
+} FrameState;
+
+/* One file being read */
+typedef struct ImportFile
+{
+	const char *path;
+	FrameState	state;
+	bool		in_string;		/* inside a JSON string of the record */
+	bool		escaped;		/* just after a backslash in it */
+	int			depth;			/* of objects and arrays in the record */
+	StringInfoData key;			/* the top-level key */
+	StringInfoData record;		/* the text of the record being scanned */
+	int64		record_number;	/* 1, 2, ... */
+	int64		offset;			/* uncompressed bytes before the chunk */
+	int64		record_offset;	/* where the record started */
+} ImportFile;
+
+/* One call of trail.import_logs() */
+typedef struct ImportRun
+{
+	/* what it reports */
+	int64		files;
+	int64		imported;
+	int64		duplicates;
+	int64		expired;
+
+	TimestampTz retention_start;
+	int64		commit_seq;
+	Oid			owner;			/* runs the inserts */
+	TupleDesc	desc;			/* trail.events' row type */
+	AttrNumber	attnums[IC_NCOLUMNS];
+	Oid			row_type;
+	int16		row_typlen;
+	bool		row_typbyval;
+	char		row_typalign;
+	SPIPlanPtr	plan;
+	Datum	   *values;			/* one row's, desc->natts of them */
+	bool	   *nulls;
+	Datum		imported_from;	/* the current file's path, as text */
+
+	/* the batch, in batch_cxt */
+	MemoryContext batch_cxt;
+	MemoryContext record_cxt;	/* reset after each record */
+	Datum	   *rows;			/* trail.events rows */
+	TimestampTz *row_times;
+	int			nrows;
+	Size		batch_bytes;
+	Datum	   *lookup_keys;	/* trail.event_resources entries */
+	Datum	   *lookup_values;
+	Datum	   *lookup_times;
+	Datum	   *lookup_ids;
+	int			nlookups;
+	int			lookups_size;
+
+	/* days known to have their partitions, in the run's context */
+	TimestampTz *days;
+	int			ndays;
+	int			days_size;
+} ImportRun;
+
+/* the file being imported, for the error context */
+static const ImportFile *current_file = NULL;
+
+/*
+ * Raise an error about a file, naming it.
+ */
+static void
+file_error(const ImportFile *f, int sqlerrcode, const char *fmt,...)
+pg_attribute_printf(3, 4);
+
+static void
+file_error(const ImportFile *f, int sqlerrcode, const char *fmt,...)
+{
+	va_list		args;
+	char	   *msg;
+
+	va_start(args, fmt);
+	msg = trail_vformat(fmt, args);
+	va_end(args);
+	ereport(ERROR,
+			(errcode(sqlerrcode),
+			 errmsg("could not import CloudTrail log file \"%s\": %s", f->path, msg)));
+}
+
+/*
+ * Raise an error about the record being read, naming the file and where
+ * the record is in it; detail may be NULL.
+ */
+static void
+record_error(const ImportFile *f, const char *detail, const char *fmt,...)
+pg_attribute_printf(3, 4);
+
+static void
+record_error(const ImportFile *f, const char *detail, const char *fmt,...)
+{
+	va_list		args;
+	char	   *msg;
+
+	va_start(args, fmt);
+	msg = trail_vformat(fmt, args);
+	va_end(args);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("could not import CloudTrail log file \"%s\": record %lld (at byte %lld): %s",
+					f->path, (long long) f->record_number,
+					(long long) f->record_offset, msg),
+			 detail ? errdetail_internal("%s", detail) : 0));
+}
+
+/*
+ * Error context: the file being imported (errors raised below trail, e.g.
+ * while creating partitions or inserting a batch).
+ */
+static void
+import_error_context(void *arg)
+{
+	if (current_file != NULL)
+		errcontext("importing CloudTrail log file \"%s\"", current_file->path);
+}
+
+/*
+ * The record member of a key, or NULL when trail has no column for it.
+ */
+static int
+member_cmp(const void *key, const void *member)
+{
+	return strcmp(key, ((const RecordMember *) member)->key);
+}
+
+static const RecordMember *
+find_member(const char *key, int keylen)
+{
+	char		name[32];
+
+	if (keylen >= sizeof(name))
+		return NULL;
+	memcpy(name, key, keylen);
+	name[keylen] = '\0';
+	return bsearch(name, record_members, NUM_RECORD_MEMBERS,
+				   sizeof(RecordMember), member_cmp);
+}
+
+/*
+ * Parse a CloudTrail time, "YYYY-MM-DDTHH:MM:SSZ" in UTC (a fraction of a
+ * second is accepted); false when the text is not one.
+ */
+static bool
+parse_time(const char *s, int len, TimestampTz *out)
+{
+	static const char layout[] = "dddd-dd-ddTdd:dd:dd";
+	struct pg_tm tm;
+	fsec_t		fsec = 0;
+	int			i;
+
+	if (len < (int) sizeof(layout))
+		return false;
+	for (i = 0; i < sizeof(layout) - 1; i++)
+		if (layout[i] == 'd' ? !isdigit((unsigned char) s[i]) : s[i] != layout[i])
+			return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = atoi(s);
+	tm.tm_mon = atoi(s + 5);
+	tm.tm_mday = atoi(s + 8);
+	tm.tm_hour = atoi(s + 11);
+	tm.tm_min = atoi(s + 14);
+	tm.tm_sec = atoi(s + 17);
+	if (s[i] == '.')
+	{
+		int			scale = 100000;
+		int			digits = 0;
+
+		for (i++; i < len && isdigit((unsigned char) s[i]); i++, digits++)
+		{
+			fsec += (s[i] - '0') * scale;
+			scale /= 10;
+		}
+		if (digits == 0)
+			return false;
+	}
+	if (i != len - 1 || s[i] != 'Z')
+		return false;
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 ||
+		tm.tm_mday < 1 || tm.tm_mday > day_tab[isleap(tm.tm_year)][tm.tm_mon - 1] ||
+		tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
+		return false;
+	/* no time zone: the broken-down time is UTC */
+	return tm2timestamp(&tm, fsec, NULL, out) == 0;
+}
+
+/*
+ * The value of a hexadecimal digit, or -1.
+ */
+static int
+hex_decode_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Parse a UUID in its 36-character form (either case); false when the
+ * text is not one.
+ */
+static bool
+parse_uuid(const char *s, int len, pg_uuid_t *out)
+{
+	int			i;
+	int			n = 0;
+
+	if (len != 36)
+		return false;
+	for (i = 0; i < 36;)
+	{
+		int			hi,
+					lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i++] != '-')
+				return false;
+			continue;
+		}
+		hi = hex_decode_digit(s[i]);
+		lo = hex_decode_digit(s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out->data[n++] = (hi << 4) | lo;
+		i += 2;
+	}
+	return true;
+}
+
+
+/*
+ * Does a name end with the given suffix?
+ */
+static bool
+ends_with(const char *name, const char *suffix)
+{
+	size_t		n = strlen(name);
+	size_t		s = strlen(suffix);
+
+	return n >= s && strcmp(name + n - s, suffix) == 0;
+}
+
+/*
+ * Set one column of the row being built.
+ */
+static void
+set_column(ImportRun *run, ImportColumn c, Datum value)
+{
+	run->values[run->attnums[c] - 1] = value;
+	run->nulls[run->attnums[c] - 1] = false;
+}
+
+/*
+ * Is a column of the row being built NULL?
+ */
+static bool
+column_is_null(ImportRun *run, ImportColumn c)
+{
+	return run->nulls[run->attnums[c] - 1];
+}
+
+/*
+ * Add a LookupEvents entry of the event being built to the batch, unless
+ * the event has it already (from: its first entry).
+ */
+static void
+add_lookup(ImportRun *run, int from, const char *key, const char *value,
+		   int len, TimestampTz t, const pg_uuid_t *id)
+{
+	MemoryContext oldcxt;
+	int			i;
+
+	if (len == 0)
+		return;
+	for (i = from; i < run->nlookups; i++)
+		if (VARSIZE_ANY_EXHDR(DatumGetTextPP(run->lookup_values[i])) == len &&
+			memcmp(VARDATA_ANY(DatumGetTextPP(run->lookup_values[i])), value, len) == 0 &&
+			strcmp(TextDatumGetCString(run->lookup_keys[i]), key) == 0)
+			return;
+
+	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
+	if (run->nlookups == run->lookups_size)
+	{
+		int			size = Max(256, run->lookups_size * 2);
+
+		if (run->lookups_size == 0)
+		{
+			run->lookup_keys = palloc(sizeof(Datum) * size);
+			run->lookup_values = palloc(sizeof(Datum) * size);
+			run->lookup_times = palloc(sizeof(Datum) * size);
+			run->lookup_ids = palloc(sizeof(Datum) * size);
+		}
+		else
+		{
+			run->lookup_keys = repalloc(run->lookup_keys, sizeof(Datum) * size);
+			run->lookup_values = repalloc(run->lookup_values, sizeof(Datum) * size);
+			run->lookup_times = repalloc(run->lookup_times, sizeof(Datum) * size);
+			run->lookup_ids = repalloc(run->lookup_ids, sizeof(Datum) * size);
+		}
+		run->lookups_size = size;
+	}
+	run->lookup_keys[run->nlookups] = CStringGetTextDatum(key);
+	run->lookup_values[run->nlookups] =
+		PointerGetDatum(cstring_to_text_with_len(value, len));
+	run->lookup_times[run->nlookups] = TimestampTzGetDatum(t);
+	run->lookup_ids[run->nlookups] = UUIDPGetDatum(id);
+	run->nlookups++;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * The name of the resource an ARN names, as LookupEvents reports it: the
+ * last segment of the ARN's resource part (after its fifth colon, then
+ * after the last '/' or ':'), e.g. DbAdmin of
+ * arn:aws:iam::123456789012:role/DbAdmin, orders-db of
+ * arn:aws:rds:eu-west-1:123456789012:db:orders-db.
+ */
+static void
+arn_resource_name(const char *arn, int len, const char **name, int *namelen)
+{
+	int			colons = 0;
+	int			i;
+
+	*name = arn;
+	*namelen = len;
+	for (i = 0; i < len; i++)
+		if (arn[i] == ':' && ++colons == 5)
+		{
+			*name = arn + i + 1;
+			*namelen = len - i - 1;
+			break;
+		}
+	for (i = *namelen - 2; i >= 0; i--)
+		if ((*name)[i] == '/' || (*name)[i] == ':')
+		{
+			*name += i + 1;
+			*namelen -= i + 1;
+			break;
+		}
+}
+
+/*
+ * A string member of a resource, or NULL.
+ */
+static JsonbValue *
+resource_string(JsonbContainer *resource, const char *key, JsonbValue *v)
+{
+	if (getKeyJsonValueFromContainer(resource, key, strlen(key), v) == NULL ||
+		v->type != jbvString)
+		return NULL;
+	return v;
+}
+
+/*
+ * Push one resource (an object) onto the array being built, with a "name"
+ * beside its ARN when it has none (as trail's own resources have it), and
+ * add its LookupEvents entries when wanted: ResourceType (its type),
+ * ResourceName (its name, and its whole ARN).  Returns whether
+ * cloudtrail_record() gives it back exactly: it writes only CloudTrail's
+ * accountId, type and ARN.
+ */
+static bool
+push_resource(ImportRun *run, JsonbParseState **state, JsonbContainer *resource,
+			  bool lookups, int from, TimestampTz t, const pg_uuid_t *id)
+{
+	JsonbIterator *it = JsonbIteratorInit(resource);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	JsonbValue	type;
+	JsonbValue	arn;
+	JsonbValue	name;
+	bool		exact = true;
+	bool		has_name;
+	bool		has_arn;
+
+	has_name = resource_string(resource, "name", &name) != NULL;
+	has_arn = resource_string(resource, "ARN", &arn) != NULL;
+	if (!has_name && has_arn)
+	{
+		name.type = jbvString;
+		arn_resource_name(arn.val.string.val, arn.val.string.len,
+						  (const char **) &name.val.string.val, &name.val.string.len);
+	}
+
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int			i;
+			bool		listed = false;
+
+			for (i = 0; i < lengthof(resource_members); i++)
+				listed |= (v.val.string.len == strlen(resource_members[i]) &&
+						   memcmp(v.val.string.val, resource_members[i],
+								  v.val.string.len) == 0);
+			exact &= listed;
+			pushJsonbValue(state, WJB_KEY, &v);
+		}
+		else if (tok == WJB_VALUE)
+			pushJsonbValue(state, WJB_VALUE, &v);
+	}
+	if (!has_name && has_arn && name.val.string.len > 0)
+	{
+		JsonbValue	key;
+
+		key.type = jbvString;
+		key.val.string.val = "name";
+		key.val.string.len = 4;
+		pushJsonbValue(state, WJB_KEY, &key);
+		pushJsonbValue(state, WJB_VALUE, &name);
+	}
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+
+	if (lookups)
+	{
+		if (resource_string(resource, "type", &type) != NULL)
+			add_lookup(run, from, "ResourceType", type.val.string.val,
+					   type.val.string.len, t, id);
+		if (has_name || has_arn)
+			add_lookup(run, from, "ResourceName", name.val.string.val,
+					   name.val.string.len, t, id);
+		if (has_arn)
+			add_lookup(run, from, "ResourceName", arn.val.string.val,
+					   arn.val.string.len, t, id);
+	}
+	return exact;
+}
+
+/*
+ * Set the resources column from the record's member (see push_resource);
+ * returns whether cloudtrail_record() gives the member back exactly.
+ */
+static bool
+set_resources(ImportRun *run, JsonbValue *value, bool lookups,
+			  TimestampTz t, const pg_uuid_t *id)
+{
+	JsonbParseState *state = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	elem;
+	JsonbValue *array;
+	bool		exact = true;
+	int			from = run->nlookups;
+
+	if (value->type == jbvNull)
+		return false;
+	if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
+	{
+		/* not CloudTrail's shape: kept, and written, as it is */
+		set_column(run, IC_RESOURCES, JsonbPGetDatum(JsonbValueToJsonb(value)));
+		return true;
+	}
+
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (elem.type == jbvBinary && JsonContainerIsObject(elem.val.binary.data))
+			exact &= push_resource(run, &state, elem.val.binary.data, lookups,
+								   from, t, id);
+		else
+			pushJsonbValue(&state, WJB_ELEM, &elem);
+	}
+	array = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	set_column(run, IC_RESOURCES, JsonbPGetDatum(JsonbValueToJsonb(array)));
+	return exact;
+}
+
+/*
+ * Set a member's column from its JSON value; returns whether
+ * cloudtrail_record() gives the member back exactly from the column (if
+ * not, the member is kept in unknown_fields as well).  eventTime's column
+ * is already set (t); id is the event's id.
+ */
+static bool
+set_member(ImportRun *run, const RecordMember *m, JsonbValue *v,
+		   bool lookups, TimestampTz t, const pg_uuid_t *id)
+{
+	switch (m->kind)
+	{
+		case KIND_TEXT:
+			if (v->type != jbvString)
+				return false;
+			set_column(run, m->column,
+					   PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
+																v->val.string.len)));
+			return true;
+		case KIND_JSON:
+			if (v->type == jbvNull)
+				return false;
+			set_column(run, m->column, JsonbPGetDatum(JsonbValueToJsonb(v)));
+			return true;
+		case KIND_BOOL:
+			if (v->type != jbvBool)
+				return false;
+			set_column(run, m->column, BoolGetDatum(v->val.boolean));
+			return true;
+		case KIND_UUID:
+			{
+				pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+				char		canonical[TRAIL_UUID_STRLEN];
+
+				if (v->type != jbvString ||
+					!parse_uuid(v->val.string.val, v->val.string.len, uuid))
+					return false;
+				set_column(run, m->column, UUIDPGetDatum(uuid));
+				trail_uuid_string(uuid, canonical);
+				return memcmp(canonical, v->val.string.val, 36) == 0;
+			}
+		case KIND_TIME:
+			{
+				StringInfoData canonical;
+
+				initStringInfo(&canonical);
+				trail_json_time(&canonical, t);
+				/* canonical is quoted */
+				return canonical.len == v->val.string.len + 2 &&
+					memcmp(canonical.data + 1, v->val.string.val, v->val.string.len) == 0;
+			}
+		case KIND_RESOURCES:
+			return set_resources(run, v, lookups, t, id);
+	}
+	return false;
+}
+
+/*
+ * Add a member to unknown_fields (begun on the first).
+ */
+static void
+keep_member(JsonbParseState **unknown, const char *key, int keylen,
+			JsonbValue *value)
+{
+	JsonbValue	k;
+
+	if (*unknown == NULL)
+		pushJsonbValue(unknown, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = keylen;
+	pushJsonbValue(unknown, WJB_KEY, &k);
+	pushJsonbValue(unknown, WJB_VALUE, value);
+}
+
+/*
+ * The category of a record: its eventCategory, or, in formats before 1.07
+ * that have none, what its eventType and managementEvent say.
+ */
+static const char *
+record_category(JsonbContainer *root)
+{
+	char	   *category = trail_json_member_string(root, "eventCategory");
+	char	   *type;
+	JsonbValue	v;
+
+	if (category != NULL)
+		return category;
+	type = trail_json_member_string(root, "eventType");
+	if (type != NULL && strcmp(type, "AwsCloudTrailInsight") == 0)
+		return "Insight";
+	if (getKeyJsonValueFromContainer(root, "managementEvent", 15, &v) != NULL &&
+		v.type == jbvBool && !v.val.boolean)
+		return "Data";
+	return "Management";
+}
+
+/*
+ * Fill the columns LookupEvents reads from userIdentity: user_name (its
+ * userName or, for temporary credentials without one, the session name
+ * after the ':' of principalId, as CloudTrail's Event history shows) and
+ * access_key_id.
+ */
+static void
+set_identity_columns(ImportRun *run)
+{
+	JsonbContainer *identity;
+	char	   *user;
+	char	   *key;
+
+	if (column_is_null(run, IC_USER_IDENTITY))
+		return;
+	identity = &DatumGetJsonbP(run->values[run->attnums[IC_USER_IDENTITY] - 1])->root;
+	if (!JsonContainerIsObject(identity))
+		return;
+	user = trail_json_member_string(identity, "userName");
+	if (user == NULL)
+	{
+		char	   *principal = trail_json_member_string(identity, "principalId");
+
+		if (principal != NULL && strchr(principal, ':') != NULL)
+			user = strchr(principal, ':') + 1;
+	}
+	if (user != NULL)
+		set_column(run, IC_USER_NAME, CStringGetTextDatum(user));
+	key = trail_json_member_string(identity, "accessKeyId");
+	if (key != NULL)
+		set_column(run, IC_ACCESS_KEY_ID, CStringGetTextDatum(key));
+}
+
+/*
+ * A string member's text for an error message.
+ */
+static char *
+value_text(JsonbValue *v)
+{
+	if (v->type == jbvString)
+		return psprintf("\"%s\"", pnstrdup(v->val.string.val, v->val.string.len));
+	return pstrdup("(not a string)");
+}
+
+/*
+ * Turn one parsed record into a row of the batch, or count it as expired.
+ * Runs in the per-record context; the row is formed in the batch's.
+ */
+static void
+add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
+{
+	JsonbContainer *root = &jb->root;
+	JsonbParseState *unknown = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	TimestampTz event_time;
+	pg_uuid_t  *event_id;
+	const char *category;
+	bool		insight;
+	bool		lookups;
+	bool		seen[NUM_RECORD_MEMBERS];
+	char	   *key = NULL;
+	int			keylen = 0;
+	int			absent = 0;
+	int			i;
+	MemoryContext oldcxt;
+	HeapTuple	tuple;
+
+	/* what every record must have */
+	if (getKeyJsonValueFromContainer(root, "eventTime", 9, &v) == NULL)
+		record_error(f, NULL, "it has no eventTime");
+	if (v.type != jbvString ||
+		!parse_time(v.val.string.val, v.val.string.len, &event_time))
+		record_error(f, NULL, "eventTime %s is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)",
+					 value_text(&v));
+	if (getKeyJsonValueFromContainer(root, "eventID", 7, &v) == NULL)
+		record_error(f, NULL, "it has no eventID");
+	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
+	event_id = palloc(sizeof(pg_uuid_t));
+	MemoryContextSwitchTo(oldcxt);
+	if (v.type != jbvString ||
+		!parse_uuid(v.val.string.val, v.val.string.len, event_id))
+		record_error(f, NULL, "eventID %s is not a UUID", value_text(&v));
+
+	if (event_time < run->retention_start)
+	{
+		run->expired++;
+		return;
+	}
+
+	category = record_category(root);
+	insight = strcmp(category, "Insight") == 0;
+	lookups = strcmp(category, "Data") != 0;
+
+	memset(run->nulls, true, sizeof(bool) * run->desc->natts);
+	set_column(run, IC_COMMIT_SEQ, Int64GetDatum(run->commit_seq));
+	set_column(run, IC_EVENT_TIME, TimestampTzGetDatum(event_time));
+	set_column(run, IC_IS_GLOBAL, BoolGetDatum(false));
+	set_column(run, IC_IMPORTED_FROM, run->imported_from);
+
+	/* every member: into its column, and kept as it was if need be */
+	memset(seen, false, sizeof(seen));
+	it = JsonbIteratorInit(root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		const RecordMember *m;
+
+		if (tok == WJB_KEY)
+		{
+			key = v.val.string.val;
+			keylen = v.val.string.len;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		m = find_member(key, keylen);
+		if (m != NULL)
+			seen[m - record_members] = true;
+		if (m == NULL ||
+			!set_member(run, m, &v, lookups, event_time, event_id) ||
+			!(m->rendered & (insight ? IN_INSIGHTS : IN_EVENTS)))
+			keep_member(&unknown, key, keylen, &v);
+	}
+
+	/* columns that need a value: a stand-in, and absent members listed */
+	for (i = 0; i < NUM_RECORD_MEMBERS; i++)
+	{
+		const RecordMember *m = &record_members[i];
+		JsonbValue	name;
+
+		if (!m->required || !column_is_null(run, m->column))
+			continue;
+		set_column(run, m->column, CStringGetTextDatum(m->column == IC_EVENT_CATEGORY ?
+													   category : ""));
+		if (seen[i])
+			continue;			/* kept in unknown_fields as it was */
+		if (unknown == NULL)
+			pushJsonbValue(&unknown, WJB_BEGIN_OBJECT, NULL);
+		if (absent++ == 0)
+		{
+			name.type = jbvString;
+			name.val.string.val = TRAIL_ABSENT_MEMBERS;
+			name.val.string.len = strlen(TRAIL_ABSENT_MEMBERS);
+			pushJsonbValue(&unknown, WJB_KEY, &name);
+			pushJsonbValue(&unknown, WJB_BEGIN_ARRAY, NULL);
+		}
+		name.type = jbvString;
+		name.val.string.val = (char *) m->key;
+		name.val.string.len = strlen(m->key);
+		pushJsonbValue(&unknown, WJB_ELEM, &name);
+	}
+	if (absent > 0)
+		pushJsonbValue(&unknown, WJB_END_ARRAY, NULL);
+	if (unknown != NULL)
+		set_column(run, IC_UNKNOWN_FIELDS,
+				   JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&unknown, WJB_END_OBJECT, NULL))));
+	set_identity_columns(run);
+
+	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
+	tuple = heap_form_tuple(run->desc, run->values, run->nulls);
+	run->rows[run->nrows] = HeapTupleGetDatum(tuple);
+	run->row_times[run->nrows] = event_time;
+	run->nrows++;
+	run->batch_bytes += tuple->t_len;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Parse the text of the record just scanned, naming the file and the
+ * record if it is not valid UTF-8 JSON.
+ */
+static Jsonb *
+parse_record(ImportFile *f)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *jb = NULL;
+
+	PG_TRY();
+	{
+		char	   *text = pg_any_to_server(f->record.data, f->record.len, PG_UTF8);
+
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		record_error(f, edata->detail, "%s", edata->message);
+	}
+	PG_END_TRY();
+	return jb;
+}
+
+/*
+ * Days of the batch's rows that may have no partition yet get theirs.
+ */
+static void
+prepare_partitions(ImportRun *run)
+{
+	TimestampTz *wanted = palloc(sizeof(TimestampTz) * run->nrows);
+	int			nwanted = 0;
+	int			i;
+
+	for (i = 0; i < run->nrows; i++)
+	{
+		TimestampTz day = trail_utc_day_start(run->row_times[i]);
+		bool		known = false;
+		int			j;
+
+		for (j = run->ndays - 1; j >= 0 && !known; j--)
+			known = (run->days[j] == day);
+		for (j = 0; j < nwanted && !known; j++)
+			known = (wanted[j] == day);
+		if (known)
+			continue;
+		if (strcmp(get_rel_name(trail_partition_for("events", day)), "events_default") == 0)
+			wanted[nwanted++] = day;
+		else
+		{
+			if (run->ndays == run->days_size)
+			{
+				run->days_size *= 2;
+				run->days = repalloc(run->days, sizeof(TimestampTz) * run->days_size);
+			}
+			run->days[run->ndays++] = day;
+		}
+	}
+	/* made now, known from the next batch on by the check above */
+	trail_partition_days(wanted, nwanted, "import");
+	pfree(wanted);
+}
+
+/*
+ * Insert the batch: its rows, and the LookupEvents entries of those that
+ * were not already in the store; then start a new batch.
+ */
+static void
+insert_batch(ImportRun *run)
+{
+	Datum		args[5];
+	TrailSqlScope scope;
+	volatile int64 inserted = 0;
+	MemoryContext oldcxt;
+
+	if (run->nrows == 0)
+		return;
+	prepare_partitions(run);
+
+	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
+	args[0] = PointerGetDatum(construct_array(run->rows, run->nrows, run->row_type,
+											  run->row_typlen, run->row_typbyval,
+											  run->row_typalign));
+	args[1] = PointerGetDatum(construct_array(run->lookup_keys, run->nlookups,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(run->lookup_values, run->nlookups,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(run->lookup_times, run->nlookups,
+											  TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[4] = PointerGetDatum(construct_array(run->lookup_ids, run->nlookups,
+											  UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	MemoryContextSwitchTo(oldcxt);
+
+	trail_sql_begin(&scope, run->owner);
+	PG_TRY();
+	{
+		bool		isnull;
+		int			rc = SPI_execute_plan(run->plan, args, NULL, false, 0);
+
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "trail: could not insert imported events: %s",
+				 SPI_result_code_string(rc));
+		inserted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+	}
+	PG_FINALLY();
+	{
+		trail_sql_end(&scope);
+	}
+	PG_END_TRY();
+
+	run->imported += inserted;
+	run->duplicates += run->nrows - inserted;
+	MemoryContextReset(run->batch_cxt);
+	run->nrows = 0;
+	run->batch_bytes = 0;
+	run->nlookups = 0;
+	run->lookups_size = 0;
+}
+
+/*
+ * A record's text is complete: add it to the batch, which is inserted
+ * when full.
+ */
+static void
+record_done(ImportRun *run, ImportFile *f)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(run->record_cxt);
+
+	add_record(run, f, parse_record(f));
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(run->record_cxt);
+	if (run->nrows >= BATCH_ROWS || run->batch_bytes >= BATCH_BYTES)
+		insert_batch(run);
+}
+
+/*
+ * The text of the frame is not {"Records": [...]}.
+ */
+static void
+not_a_log_file(ImportFile *f)
+{
+	file_error(f, ERRCODE_INVALID_TEXT_REPRESENTATION,
+			   "it is not a CloudTrail log file: the top level is not {\"Records\": [...]}");
+}
+
+/*
+ * Scan one chunk of a file's text: the frame around the records is
+ * checked here, each record's text is collected and handed on.
+ */
+static void
+scan_chunk(ImportRun *run, ImportFile *f, const char *buf, int len)
+{
+	int			i = 0;
+
+	while (i < len)
+	{
+		char		c = buf[i];
+
+		if (f->state == SCAN_IN_RECORD)
+		{
+			int			start = i;
+
+			for (; i < len; i++)
+			{
+				c = buf[i];
+				if (f->in_string)
+				{
+					if (f->escaped)
+						f->escaped = false;
+					else if (c == '\\')
+						f->escaped = true;
+					else if (c == '"')
+						f->in_string = false;
+				}
+				else if (c == '"')
+					f->in_string = true;
+				else if (c == '{' || c == '[')
+					f->depth++;
+				else if ((c == '}' || c == ']') && --f->depth == 0)
+				{
+					i++;
+					break;
+				}
+			}
+			if ((Size) f->record.len + (i - start) > MAX_RECORD_BYTES)
+				record_error(f, NULL, "it is longer than %d MB", MAX_RECORD_BYTES / (1024 * 1024));
+			appendBinaryStringInfo(&f->record, buf + start, i - start);
+			if (f->depth == 0)
+			{
+				record_done(run, f);
+				f->state = SCAN_NEXT;
+			}
+			continue;
+		}
+		if (f->state == SCAN_KEY_TEXT)
+		{
+			if (c == '"')
+			{
+				if (strcmp(f->key.data, "Records") != 0)
+					not_a_log_file(f);
+				f->state = SCAN_COLON;
+			}
+			else if (f->key.len > 16)
+				not_a_log_file(f);
+			else
+				appendStringInfoChar(&f->key, c);
+			i++;
+			continue;
+		}
+		i++;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		switch (f->state)
+		{
+			case SCAN_OPEN:
+				if (c != '{')
+					not_a_log_file(f);
+				f->state = SCAN_KEY;
+				break;
+			case SCAN_KEY:
+				if (c != '"')
+					not_a_log_file(f);
+				f->state = SCAN_KEY_TEXT;
+				break;
+			case SCAN_COLON:
+				if (c != ':')
+					not_a_log_file(f);
+				f->state = SCAN_ARRAY;
+				break;
+			case SCAN_ARRAY:
+				if (c != '[')
+					not_a_log_file(f);
+				f->state = SCAN_FIRST;
+				break;
+			case SCAN_FIRST:
+			case SCAN_NEXT:
+			case SCAN_RECORD:
+				if (c == ']' && f->state != SCAN_RECORD)
+					f->state = SCAN_CLOSE;
+				else if (c == ',' && f->state == SCAN_NEXT)
+					f->state = SCAN_RECORD;
+				else if (c == '{' && f->state != SCAN_NEXT)
+				{
+					/* the record starts here: the loop above reads it */
+					i--;
+					f->record_number++;
+					f->record_offset = f->offset + i;
+					resetStringInfo(&f->record);
+					f->state = SCAN_IN_RECORD;
+				}
+				else
+				{
+					f->record_number++;
+					f->record_offset = f->offset + i - 1;
+					record_error(f, NULL, f->state == SCAN_NEXT ?
+								 "a record must be followed by ',' or ']'" :
+								 "it is not a JSON object");
+				}
+				break;
+			case SCAN_CLOSE:
+				if (c != '}')
+					not_a_log_file(f);
+				f->state = SCAN_END;
+				break;
+			case SCAN_END:
+				file_error(f, ERRCODE_INVALID_TEXT_REPRESENTATION,
+						   "it has more text after its {\"Records\": [...]}");
+				break;
+			case SCAN_KEY_TEXT:
+			case SCAN_IN_RECORD:
+				break;			/* handled above */
+		}
+	}
+}
+
+/*
+ * Import one file.
+ */
+static void
+import_file(ImportRun *run, const char *path)
+{
+	MemoryContext file_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "trail import file",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(file_cxt);
+	ImportFile	f;
+	char	   *chunk = palloc(READ_CHUNK);
+	gzFile		gz;
+
+	memset(&f, 0, sizeof(f));
+	f.path = path;
+	f.state = SCAN_OPEN;
+	initStringInfo(&f.key);
+	initStringInfo(&f.record);
+	run->imported_from = CStringGetTextDatum(path);
+
+	gz = gzopen(path, "rb");
+	if (gz == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not import CloudTrail log file \"%s\": could not open it: %m",
+						path)));
+	current_file = &f;
+	PG_TRY();
+	{
+		int			n;
+		int			zerr;
+		const char *zmsg;
+
+		(void) gzbuffer(gz, 4 * READ_CHUNK);
+		while ((n = gzread(gz, chunk, READ_CHUNK)) > 0)
+		{
+			scan_chunk(run, &f, chunk, n);
+			f.offset += n;
+			CHECK_FOR_INTERRUPTS();
+		}
+		zmsg = gzerror(gz, &zerr);
+		if (n < 0 || zerr != Z_OK)
+		{
+			if (zerr == Z_ERRNO)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not import CloudTrail log file \"%s\": could not read it: %m",
+								path)));
+			file_error(&f, ERRCODE_DATA_CORRUPTED,
+					   "it is not a complete gzip file (%s)", zmsg);
+		}
+		if (f.state == SCAN_IN_RECORD)
+			record_error(&f, NULL, "the file ends inside it");
+		if (f.state == SCAN_OPEN && f.offset == 0)
+			file_error(&f, ERRCODE_INVALID_TEXT_REPRESENTATION, "it is empty");
+		if (f.state != SCAN_END)
+			file_error(&f, ERRCODE_INVALID_TEXT_REPRESENTATION,
+					   "it ends before its {\"Records\": [...]} is closed");
+	}
+	PG_FINALLY();
+	{
+		current_file = NULL;
+		gzclose(gz);
+	}
+	PG_END_TRY();
+
+	run->files++;
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(file_cxt);
+}
+
+/*
+ * list_sort comparator for names.
+ */
+static int
+name_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * Import the log files of a directory tree, in sorted order (see the
+ * header for what is taken).
+ */
+static void
+import_tree(ImportRun *run, const char *dir)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "trail import directory",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	List	   *names = NIL;
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	ListCell   *lc;
+
+	while ((de = ReadDir(d, dir)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			names = lappend(names, pstrdup(de->d_name));
+	FreeDir(d);
+	list_sort(names, name_cmp);
+
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+		char	   *path = psprintf("%s/%s", dir, name);
+		struct stat st;
+
+		if (lstat(path, &st) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not import CloudTrail log files: could not stat \"%s\": %m",
+							path)));
+		if (S_ISLNK(st.st_mode))
+			ereport(NOTICE,
+					(errmsg("skipping symbolic link \"%s\": the import does not follow links",
+							path)));
+		else if (S_ISDIR(st.st_mode))
+		{
+			/* digest files are not records */
+			if (strcmp(name, "CloudTrail-Digest") != 0)
+				import_tree(run, path);
+		}
+		else if (S_ISREG(st.st_mode) &&
+				 (ends_with(name, ".json.gz") || ends_with(name, ".json")) &&
+				 !ends_with(name, ".meta.json"))
+			import_file(run, path);
+		pfree(path);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * Superusers may import, and members of both pg_read_server_files (the
+ * files are the server's) and trail_admin (it writes the event store).
+ */
+static void
+check_privileges(void)
+{
+	Oid			admin = get_role_oid("trail_admin", true);
+
+	if (superuser())
+		return;
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES) ||
+		!OidIsValid(admin) || !has_privs_of_role(GetUserId(), admin))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to import CloudTrail log files"),
+				 errdetail("Only superusers and members of both pg_read_server_files and trail_admin may import log files.")));
+}
+
+/* One statement inserts a batch (see the header) */
+static const char *const insert_sql =
+"WITH ev AS ("
+" INSERT INTO trail.events SELECT * FROM pg_catalog.unnest($1)"
+" ON CONFLICT DO NOTHING RETURNING event_id, event_time),"
+" lk AS ("
+" INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
+" SELECT l.k, l.v, l.t, l.i"
+" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS l(k, v, t, i)"
+" JOIN ev ON ev.event_id = l.i AND ev.event_time = l.t"
+" ON CONFLICT DO NOTHING)"
+" SELECT pg_catalog.count(*) FROM ev";
+
+/*
+ * Set up a run: trail.events' row type and where its columns are, the
+ * retention start, the commit sequence number, memory, and the insert
+ * (prepared connected to SPI, as the extension owner).
+ */
+static void
+start_run(ImportRun *run)
+{
+	const TrailCatalog *cat = trail_require_catalog();
+	Oid			argtypes[5];
+	TrailSqlScope scope;
+	bool		isnull;
+	int			c;
+
+	memset(run, 0, sizeof(*run));
+	run->owner = cat->owner;
+	run->retention_start = DatumGetTimestampTz(trail_sql_run("SELECT trail.retention_start()",
+															  0, NULL, NULL, NULL,
+															  CurrentMemoryContext, &isnull));
+	run->commit_seq = trail_commit_seq();
+
+	run->row_type = get_rel_type_id(cat->events_relid);
+	run->desc = lookup_rowtype_tupdesc_copy(run->row_type, -1);
+	get_typlenbyvalalign(run->row_type, &run->row_typlen, &run->row_typbyval,
+						 &run->row_typalign);
+	for (c = 0; c < IC_NCOLUMNS; c++)
+	{
+		run->attnums[c] = get_attnum(cat->events_relid, import_column_names[c]);
+		if (run->attnums[c] == InvalidAttrNumber)
+			elog(ERROR, "trail: column \"%s\" is missing from trail.events",
+				 import_column_names[c]);
+	}
+	run->values = palloc(sizeof(Datum) * run->desc->natts);
+	run->nulls = palloc(sizeof(bool) * run->desc->natts);
+	run->rows = palloc(sizeof(Datum) * BATCH_ROWS);
+	run->row_times = palloc(sizeof(TimestampTz) * BATCH_ROWS);
+	run->days_size = 16;
+	run->days = palloc(sizeof(TimestampTz) * run->days_size);
+	run->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import batch",
+										   ALLOCSET_DEFAULT_SIZES);
+	run->record_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import record",
+											ALLOCSET_DEFAULT_SIZES);
+
+	argtypes[0] = get_array_type(run->row_type);
+	argtypes[1] = TEXTARRAYOID;
+	argtypes[2] = TEXTARRAYOID;
+	argtypes[3] = TIMESTAMPTZARRAYOID;
+	argtypes[4] = UUIDARRAYOID;
+	trail_sql_begin(&scope, run->owner);
+	PG_TRY();
+	{
+		run->plan = SPI_prepare(insert_sql, lengthof(argtypes), argtypes);
+		if (run->plan == NULL)
+			elog(ERROR, "trail: could not prepare the import insert: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	PG_FINALLY();
+	{
+		trail_sql_end(&scope);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * SQL: trail.import_logs(path) RETURNS (files, records_imported,
+ * duplicates_skipped, expired_skipped).
+ */
+Datum
+trail_import_logs(PG_FUNCTION_ARGS)
+{
+	char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext import_cxt;
+	MemoryContext oldcxt;
+	ImportRun	run;
+	ErrorContextCallback errcb;
+	TupleDesc	result_desc;
+	Datum		result[4];
+	bool		result_nulls[4] = {false, false, false, false};
+	StringInfoData params;
+	struct stat st;
+	char	   *path;
+
+	(void) trail_require_catalog();
+	check_privileges();
+	PreventCommandIfReadOnly("trail.import_logs()");
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "trail: import_logs must return a record");
+
+	/* relative paths are the data directory's, like the server's own */
+	path = is_absolute_path(given) ? pstrdup(given) : psprintf("%s/%s", DataDir, given);
+	canonicalize_path(path);
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not import CloudTrail log files from \"%s\": %m", path)));
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("could not import CloudTrail log files from \"%s\": it is neither a file nor a directory",
+						path)));
+
+	/* the call is an event of its own, before the events it imports */
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"path\":");
+	escape_json(&params, given);
+	appendStringInfoChar(&params, '}');
+	trail_store_api_call("StartImport", params.data, "PG::EventDataStore",
+						 trail_arn(TRAIL_SERVICE_NAME, trail_region(),
+								   psprintf("eventdatastore/%s", trail_region())),
+						 trail_region());
+
+	import_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import",
+									   ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "trail: SPI_connect failed");
+	oldcxt = MemoryContextSwitchTo(import_cxt);
+	start_run(&run);
+
+	errcb.callback = import_error_context;
+	errcb.arg = NULL;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	if (S_ISDIR(st.st_mode))
+		import_tree(&run, path);
+	else
+		import_file(&run, path);
+	insert_batch(&run);
+
+	error_context_stack = errcb.previous;
+	MemoryContextSwitchTo(oldcxt);
+	SPI_finish();
+
+	result[0] = Int64GetDatum(run.files);
+	result[1] = Int64GetDatum(run.imported);
+	result[2] = Int64GetDatum(run.duplicates);
+	result[3] = Int64GetDatum(run.expired);
+	MemoryContextDelete(import_cxt);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc),
+													  result, result_nulls)));
+}
