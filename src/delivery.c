@@ -13,8 +13,11 @@
  *	2. deliver: read the events after the trail's cursor and below the
  *	   commit watermark (commit_order.c) in (commit_seq, event_id) order,
  *	   render each selected one (record.c), gzip them into log files of at
- *	   most trail.max_file_records records, then rename the files into
- *	   place and announce them with NOTIFY on the trail's topic;
+ *	   most trail.max_file_records records (Insight events, chosen by the
+ *	   trail's insight selectors, in files of their own under
+ *	   CloudTrail-Insight/), then rename the files into place and announce
+ *	   them with NOTIFY on the trail's topic.  Imported history
+ *	   (import.c) is not delivered again;
  *	3. digest: when the digest period is over (or the trail stopped), write
  *	   a digest listing the log files delivered since the previous one,
  *	   signed (keys.c) over CloudTrail's signing string and chained to it.
@@ -866,6 +869,7 @@ open_events(EventKey from, EventKey to)
 						   "  AND (e.commit_seq, e.event_id) > ($1, $2)"
 						   "  AND (e.commit_seq, e.event_id) <= ($3, $4)"
 						   "  AND NOT (e.event_category = 'Data' AND e.additional_event_data ? 'rowImages')"
+						   "  AND e.imported_from IS NULL"
 						   " UNION ALL"
 						   " SELECT r.commit_seq, r.event_id, r.event_time, r.statement_event_id,"
 						   "  r.row_number, r.partition_name, r.row_key::text, r.old_image::text,"
