@@ -428,7 +428,19 @@ CREATE FUNCTION trail.cloudtrail_record(trail.data_events) RETURNS jsonb
 DO $do$
 DECLARE
 	branches text;
+	probes   text;
 BEGIN
+	-- the conditions again, for the dynamic query on one day (parameter $6)
+	SELECT string_agg(format($probe$
+		WHEN %L THEN %L$probe$, key, replace(condition, 'p_value', '$6')), '' ORDER BY key)
+	  INTO probes
+	  FROM (VALUES ('',            'true'),
+	               ('EventName',   'e.event_name = p_value'),
+	               ('ReadOnly',    'e.read_only = p_value::boolean'),
+	               ('Username',    'e.user_name = p_value'),
+	               ('EventSource', 'e.event_source = p_value'),
+	               ('AccessKeyId', 'e.access_key_id = p_value')) AS a(key, condition);
+
 	SELECT string_agg(format($branch$
 	WHEN %L THEN
 		RETURN QUERY SELECT e.* FROM trail.events e
@@ -463,7 +475,45 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $body$
+DECLARE
+	v_cond text;
+	v_day  date;
+	v_last date;
+	v_part regclass;
+	v_row  trail.events;
 BEGIN
+	-- The newest two days first, each on its own: a page they fill needs no
+	-- other partition.  On a session's first call this spares the metadata
+	-- of every other day and its indexes (most of that call's cost).
+	v_cond := CASE coalesce(p_key, '')%s
+	          END;
+	v_day := (p_after_time AT TIME ZONE 'UTC')::date;
+	v_last := greatest(v_day - 1, (p_start AT TIME ZONE 'UTC')::date);
+	WHILE v_cond IS NOT NULL AND p_limit > 0 AND v_day >= v_last LOOP
+		v_part := pg_catalog.to_regclass('trail.events_' || pg_catalog.to_char(v_day, 'YYYYMMDD'));
+		EXIT WHEN v_part IS NULL;
+		FOR v_row IN EXECUTE pg_catalog.format(
+			'SELECT e.* FROM %%s e'
+			' WHERE e.event_category <> ''Data'' AND e.event_category = $1'
+			'   AND e.event_time >= $2 AND e.event_time <= $3'
+			'   AND (e.event_time, e.event_id) < ($4, $5) AND %%s'
+			' ORDER BY e.event_time DESC, e.event_id DESC LIMIT $7', v_part, v_cond)
+			USING p_category, p_start, p_end, p_after_time, p_after_id, p_value, p_limit
+		LOOP
+			RETURN NEXT v_row;
+			p_limit := p_limit - 1;
+			p_after_time := v_row.event_time;
+			p_after_id := v_row.event_id;
+		END LOOP;
+		-- the rest starts below that day
+		p_after_time := v_day::timestamp AT TIME ZONE 'UTC';
+		p_after_id := '00000000-0000-0000-0000-000000000000';
+		v_day := v_day - 1;
+	END LOOP;
+	IF p_limit <= 0 THEN
+		RETURN;
+	END IF;
+
 	IF p_key IN ('ResourceType', 'ResourceName') THEN
 		RETURN QUERY
 		SELECT e.* FROM trail.event_resources r
@@ -479,7 +529,7 @@ BEGIN
 	CASE coalesce(p_key, '')%s
 	END CASE;
 END
-$body$$fn$, branches);
+$body$$fn$, probes, branches);
 END
 $do$;
 
