@@ -624,7 +624,7 @@ trail_batch_queue_event(const TrailEvent *ev)
 	trail_event_datums(ev, values, nulls);
 	tuple = queue_columns(TRAIL_EVENTS, ev->event_time, TRAIL_EVENT_NCOLUMNS,
 						  event_attnums, values, nulls);
-	if (!trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name))
+	if (!trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name, ev))
 		return;
 
 	/*
@@ -648,7 +648,7 @@ trail_batch_queue_event(const TrailEvent *ev)
 
 		initStringInfo(&record);
 		trail_render_record(tuple->t_data, &record);
-		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data);
+		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data, ev);
 		pfree(record.data);
 	}
 }
@@ -679,7 +679,7 @@ trail_batch_queue_row_event(const TrailRowEvent *row)
 
 	if (row_template.text != NULL &&
 		memcmp(&row_template_statement, row->statement_event_id, sizeof(pg_uuid_t)) == 0 &&
-		trail_reactions_wanted("Data", row_template_source, row_template_name))
+		trail_reactions_wanted("Data", row_template_source, row_template_name, NULL))
 	{
 		TrailRowParts parts;
 		StringInfoData record;
@@ -695,7 +695,7 @@ trail_batch_queue_row_event(const TrailRowEvent *row)
 		parts.new_image = row->new_image ? text_to_cstring((text *) row->new_image) : NULL;
 		initStringInfo(&record);
 		trail_render_row_record(&row_template, &parts, &record);
-		trail_react("Data", row_template_source, row_template_name, record.data);
+		trail_react("Data", row_template_source, row_template_name, record.data, NULL);
 		pfree(record.data);
 	}
 }

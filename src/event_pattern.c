@@ -1233,6 +1233,47 @@ trail_event_pattern_matches(const TrailEventPattern *pattern, Jsonb *event)
 						  JsonContainerIsObject(root) ? root : NULL);
 }
 
+/*
+ * May a pattern object match an event object of which obj holds only some
+ * fields, each with its complete value?  A field obj lacks may hold
+ * anything, so it passes; "$or" passes when one alternative may match.
+ */
+static bool
+object_may_match(const PatternObject *p, JsonbContainer *obj)
+{
+	int			i;
+
+	for (i = 0; i < p->nfields; i++)
+	{
+		const PatternField *f = &p->fields[i];
+		JsonbValue	buf;
+		JsonbValue *v = getKeyJsonValueFromContainer(obj, f->key, f->keylen, &buf);
+
+		if (v == NULL)
+			continue;
+		if (f->object != NULL)
+		{
+			if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data) &&
+				!object_may_match(f->object, v->val.binary.data))
+				return false;
+		}
+		else if (!leaf_matches(f, v))
+			return false;
+	}
+	if (p->nalternatives == 0)
+		return true;
+	for (i = 0; i < p->nalternatives; i++)
+		if (object_may_match(&p->alternatives[i], obj))
+			return true;
+	return false;
+}
+
+bool
+trail_event_pattern_may_match(const TrailEventPattern *pattern, Jsonb *partial)
+{
+	return object_may_match(&pattern->root, &partial->root);
+}
+
 int
 trail_event_pattern_required(const TrailEventPattern *pattern,
 							 const char *const *path, int depth,

@@ -34,6 +34,15 @@ extern bool trail_event_pattern_matches(const TrailEventPattern *pattern,
 										Jsonb *event);
 
 /*
+ * May the pattern match an event of which the object partial holds some
+ * fields (nested objects included), each with its complete value?  Fields
+ * it lacks are unknown and pass.  False means that the whole event cannot
+ * match, so that a caller can skip making it.
+ */
+extern bool trail_event_pattern_may_match(const TrailEventPattern *pattern,
+										  Jsonb *partial);
+
+/*
  * The only values a pattern accepts at a path of nested keys (e.g.
  * {"detail", "eventName"}), when they are exact strings: returns their
  * number and points *values and *lens at them (valid as long as the

@@ -118,10 +118,10 @@ trail_log_events_assign(const char *newval, void *extra)
 
 bool
 trail_reactions_wanted(const char *category, const char *event_source,
-					   const char *event_name)
+					   const char *event_name, const TrailEvent *ev)
 {
 	return (log_categories & category_bit(category)) != 0 ||
-		trail_rules_candidates(category, event_source, event_name);
+		trail_rules_candidates(category, event_source, event_name, ev);
 }
 
 /*
@@ -142,11 +142,11 @@ add_pending(const char *channel, const char *line)
 
 void
 trail_react(const char *category, const char *event_source, const char *event_name,
-			const char *record)
+			const char *record, const TrailEvent *ev)
 {
 	if (log_categories & category_bit(category))
 		add_pending(NULL, record);
-	trail_rules_dispatch(record, category, event_source, event_name);
+	trail_rules_dispatch(record, category, event_source, event_name, ev);
 }
 
 void

@@ -11,17 +11,21 @@
 
 #include "utils/guc.h"
 
+#include "event.h"
+
 /*
  * Would an event of this category (Management, Data, Insight), eventSource
- * and eventName be logged or matched?  Callers render the event's record
- * only then.
+ * and eventName be logged or matched?  ev, when the caller has it (not for
+ * row events), lets rules rule themselves out on a few more fields.
+ * Callers render the event's record only then.
  */
 extern bool trail_reactions_wanted(const char *category, const char *event_source,
-								   const char *event_name);
+								   const char *event_name, const TrailEvent *ev);
 
 /* React to one stored event: its CloudTrail record as JSON text */
 extern void trail_react(const char *category, const char *event_source,
-						const char *event_name, const char *record);
+						const char *event_name, const char *record,
+						const TrailEvent *ev);
 
 /* NOTIFY channel with payload when (and if) the transaction commits */
 extern void trail_notify_at_commit(const char *channel, const char *payload);

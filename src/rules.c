@@ -492,34 +492,13 @@ candidate(const Rule *r, const char *source, const char *event_name,
 		accepts(r->ncategories, r->categories, r->category_lens, category);
 }
 
-bool
-trail_rules_candidates(const char *category, const char *event_source,
-					   const char *event_name)
-{
-	char	   *source;
-	int			i;
-
-	if (dispatching || trail_catalog() == NULL)
-		return false;
-	load_rules();
-	if (nrules == 0)
-		return false;
-	source = envelope_source(event_source);
-	for (i = 0; i < nrules; i++)
-		if (candidate(&rules[i], source, event_name, category))
-			return true;
-	return false;
-}
-
 /*
- * The detail-type EventBridge gives a CloudTrail record.
+ * The detail-type EventBridge gives a CloudTrail record of that
+ * eventCategory and eventType.
  */
 static const char *
-detail_type(JsonbContainer *rec)
+detail_type(const char *category, const char *type)
 {
-	char	   *category = trail_json_member_string(rec, "eventCategory");
-	char	   *type = trail_json_member_string(rec, "eventType");
-
 	if (category && strcmp(category, "Insight") == 0)
 		return "AWS Insight via CloudTrail";
 	if (type && strcmp(type, "AwsServiceEvent") == 0)
@@ -549,6 +528,86 @@ push_pair(JsonbParseState **st, const char *key, const char *value)
 		v.val.string.len = strlen(value);
 	}
 	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * What the envelope of a stored event holds that is known before its record
+ * is rendered: detail-type, source, account, region and a detail with the
+ * event's names, category, type, region, account, address, user agent and
+ * error code, when set.  Each value is exactly the one the full envelope
+ * will have; the fields left out are unknown (event_pattern.c).
+ */
+static Jsonb *
+partial_envelope(const TrailEvent *ev, const char *source)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_pair(&st, "detail-type", detail_type(ev->event_category, ev->event_type));
+	push_pair(&st, "source", source);
+	push_pair(&st, "account", trail_account_id());
+	push_pair(&st, "region", trail_region());
+	v.type = jbvString;
+	v.val.string.val = "detail";
+	v.val.string.len = 6;
+	pushJsonbValue(&st, WJB_KEY, &v);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_pair(&st, "eventCategory", ev->event_category);
+	push_pair(&st, "eventType", ev->event_type);
+	push_pair(&st, "awsRegion", ev->region ? ev->region : trail_region());
+	push_pair(&st, "recipientAccountId", ev->account_id ? ev->account_id : trail_account_id());
+	if (ev->event_source)
+		push_pair(&st, "eventSource", ev->event_source);
+	if (ev->event_name)
+		push_pair(&st, "eventName", ev->event_name);
+	if (ev->source_ip_address)
+		push_pair(&st, "sourceIPAddress", ev->source_ip_address);
+	if (ev->user_agent)
+		push_pair(&st, "userAgent", ev->user_agent);
+	if (ev->error_code)
+		push_pair(&st, "errorCode", ev->error_code);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Could the rule match the event?  First the names it requires, then, when
+ * the caller has the event (ev) and it is not an Insight (whose record has
+ * other fields), its pattern against what is known of the envelope, made
+ * once per event into *partial.
+ */
+static bool
+rule_may_match(const Rule *r, const char *source, const char *category,
+			   const char *event_name, const TrailEvent *ev, Jsonb **partial)
+{
+	if (!candidate(r, source, event_name, category))
+		return false;
+	if (ev == NULL || strcmp(ev->event_category, "Insight") == 0)
+		return true;
+	if (*partial == NULL)
+		*partial = partial_envelope(ev, source);
+	return trail_event_pattern_may_match(r->pattern, *partial);
+}
+
+bool
+trail_rules_candidates(const char *category, const char *event_source,
+					   const char *event_name, const TrailEvent *ev)
+{
+	char	   *source;
+	Jsonb	   *partial = NULL;
+	int			i;
+
+	if (dispatching || trail_catalog() == NULL)
+		return false;
+	load_rules();
+	if (nrules == 0)
+		return false;
+	source = envelope_source(event_source);
+	for (i = 0; i < nrules; i++)
+		if (rule_may_match(&rules[i], source, category, event_name, ev, &partial))
+			return true;
+	return false;
 }
 
 /*
@@ -591,7 +650,8 @@ envelope(Jsonb *record, const char *source, const char *id)
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	push_pair(&st, "version", "0");
 	push_pair(&st, "id", id);
-	push_pair(&st, "detail-type", detail_type(rec));
+	push_pair(&st, "detail-type", detail_type(trail_json_member_string(rec, "eventCategory"),
+											  trail_json_member_string(rec, "eventType")));
 	push_pair(&st, "source", source);
 	push_pair(&st, "account", trail_account_id());
 	push_pair(&st, "time", trail_json_member_string(rec, "eventTime"));
@@ -789,9 +849,10 @@ call_function(const Rule *r, Jsonb *env)
  */
 static void
 dispatch(const char *record_text, const char *category, const char *event_source,
-		 const char *event_name)
+		 const char *event_name, const TrailEvent *ev)
 {
 	char	   *source = envelope_source(event_source);
+	Jsonb	   *partial = NULL;
 	Jsonb	   *env = NULL;
 	char	   *env_text = NULL;
 	int			i;
@@ -800,7 +861,7 @@ dispatch(const char *record_text, const char *category, const char *event_source
 	{
 		const Rule *r = &rules[i];
 
-		if (!candidate(r, source, event_name, category))
+		if (!rule_may_match(r, source, category, event_name, ev, &partial))
 			continue;
 		if (env == NULL)
 		{
@@ -829,14 +890,15 @@ dispatch(const char *record_text, const char *category, const char *event_source
 
 void
 trail_rules_dispatch(const char *record_text, const char *category,
-					 const char *event_source, const char *event_name)
+					 const char *event_source, const char *event_name,
+					 const TrailEvent *ev)
 {
-	if (!trail_rules_candidates(category, event_source, event_name))
+	if (!trail_rules_candidates(category, event_source, event_name, ev))
 		return;
 	dispatching = true;
 	PG_TRY();
 	{
-		dispatch(record_text, category, event_source, event_name);
+		dispatch(record_text, category, event_source, event_name, ev);
 	}
 	PG_FINALLY();
 	{

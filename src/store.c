@@ -285,13 +285,13 @@ trail_store_event(const TrailEvent *ev)
 	PG_END_TRY();
 
 	/* the log stream and the rules see it as the caller stored it */
-	if (trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name))
+	if (trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name, ev))
 	{
 		StringInfoData record;
 
 		initStringInfo(&record);
 		trail_render_record(trail_batch_event_tuple(ev)->t_data, &record);
-		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data);
+		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data, ev);
 	}
 }
 

@@ -28,7 +28,7 @@ DROP ROLE IF EXISTS regress_tap_rules_iam;
 RESET client_min_messages;
 \setenv PGDATABASE :DBNAME
 
-SELECT plan(141);
+SELECT plan(152);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -543,6 +543,33 @@ CREATE OR REPLACE FUNCTION rt.t_doomed(e jsonb) RETURNS void LANGUAGE sql AS $$ 
 SELECT pg_temp.err($$SELECT trail.delete_rule('doomed')$$) IS NULL AS x \gset
 DROP FUNCTION rt.t_doomed(jsonb);
 RESET client_min_messages;
+
+------------------------------------------------------------------------------
+-- Rules without names to prefilter on are first tried on what is known of
+-- an event before its record is made (source address, user agent, error
+-- code, names ignoring case): that must never lose a match, nor invent one.
+------------------------------------------------------------------------------
+DELETE FROM rt.sink;
+SELECT lives_ok($$SELECT trail.put_rule('known-1', '{"detail": {"eventName": [{"equals-ignore-case": "createsequence"}],
+                   "sourceIPAddress": [{"anything-but": {"prefix": "10."}}], "errorCode": [{"exists": false}],
+                   "userAgent": [{"anything-but": "nobody"}]}}', 'function:rt.t_catch')$$,
+                'a rule on fields known before the record: names ignoring case, address, agent, no error');
+SELECT lives_ok($$SELECT trail.put_rule('known-2', '{"detail": {"sourceIPAddress": [{"cidr": "10.0.0.0/8"}]}}',
+                   'function:rt.t_other')$$, 'a rule no local session can match (an address range)');
+SELECT lives_ok($$SELECT trail.put_rule('known-3', '{"$or": [{"detail": {"userAgent": [{"prefix": "zz-"}]}},
+                   {"detail": {"eventName": [{"suffix": "Sequence"}], "requestParameters": {"statement": [{"prefix": "CREATE SEQUENCE rt.known"}]}}}]}',
+                   'function:rt.t_service')$$, 'a rule whose $or needs the record for its second alternative');
+CREATE SEQUENCE rt.known_seq;
+SELECT is(pg_temp.n_sink('catch'), 1::bigint, 'the first rule matched CREATE SEQUENCE');
+SELECT is(pg_temp.last_env('catch')->'detail'->>'eventName', 'CreateSequence', '... with its record');
+SELECT is(pg_temp.n_sink('other'), 0::bigint, 'the address range matched nothing');
+SELECT is(pg_temp.n_sink('service'), 1::bigint, 'the $or rule matched through the record');
+SELECT is(pg_temp.last_env('service')->'detail'->'requestParameters'->>'statement', 'CREATE SEQUENCE rt.known_seq',
+          '... the whole record');
+SELECT is(pg_temp.code($$CREATE SEQUENCE rt.known_seq$$), '42P07', 'a failing CREATE SEQUENCE');
+SELECT is(pg_temp.n_sink('catch'), 1::bigint, '... does not match a rule that wants no errorCode (nothing stored yet either)');
+SELECT lives_ok($$SELECT trail.delete_rule('known-1'), trail.delete_rule('known-2'), trail.delete_rule('known-3')$$,
+                'the rules are deleted');
 
 ------------------------------------------------------------------------------
 -- trail.log_events: a superuser setting, validated
