@@ -587,8 +587,8 @@ resource_string(JsonbContainer *resource, const char *key, JsonbValue *v)
 /*
  * Push one resource (an object) onto the array being built, with a "name"
  * beside its ARN when it has none (as trail's own resources have it), and
- * add its LookupEvents entries when wanted: ResourceType (its type),
- * ResourceName (its name, and its whole ARN).  Returns whether
+ * add its LookupEvents entries when wanted: ResourceType (its type) and
+ * ResourceName (its name).  Returns whether
  * cloudtrail_record() gives it back exactly: it writes only CloudTrail's
  * accountId, type and ARN.
  */
@@ -653,9 +653,6 @@ push_resource(ImportRun *run, JsonbParseState **state, JsonbContainer *resource,
 		if (has_name || has_arn)
 			add_lookup(run, from, "ResourceName", name.val.string.val,
 					   name.val.string.len, t, id);
-		if (has_arn)
-			add_lookup(run, from, "ResourceName", arn.val.string.val,
-					   arn.val.string.len, t, id);
 	}
 	return exact;
 }
@@ -1299,6 +1296,10 @@ import_file(ImportRun *run, const char *path)
 						(errcode_for_file_access(),
 						 errmsg("could not import CloudTrail log file \"%s\": could not read it: %m",
 								path)));
+			/* zlib's message starts with the path, which ours names */
+			if (strncmp(zmsg, path, strlen(path)) == 0 &&
+				strncmp(zmsg + strlen(path), ": ", 2) == 0)
+				zmsg += strlen(path) + 2;
 			file_error(&f, ERRCODE_DATA_CORRUPTED,
 					   "it is not a complete gzip file (%s)", zmsg);
 		}
