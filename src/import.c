@@ -853,6 +853,7 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 	JsonbIteratorToken tok;
 	JsonbValue	v;
 	TimestampTz event_time;
+	pg_uuid_t	id;
 	pg_uuid_t  *event_id;
 	const char *category;
 	bool		insight;
@@ -874,11 +875,8 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 					 value_text(&v));
 	if (getKeyJsonValueFromContainer(root, "eventID", 7, &v) == NULL)
 		record_error(f, NULL, "it has no eventID");
-	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
-	event_id = palloc(sizeof(pg_uuid_t));
-	MemoryContextSwitchTo(oldcxt);
 	if (v.type != jbvString ||
-		!parse_uuid(v.val.string.val, v.val.string.len, event_id))
+		!parse_uuid(v.val.string.val, v.val.string.len, &id))
 		record_error(f, NULL, "eventID %s is not a UUID", value_text(&v));
 
 	if (event_time < run->retention_start)
@@ -886,6 +884,9 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 		run->expired++;
 		return;
 	}
+	/* the batch's lookup entries point to it */
+	event_id = MemoryContextAlloc(run->batch_cxt, sizeof(pg_uuid_t));
+	*event_id = id;
 
 	category = record_category(root);
 	insight = strcmp(category, "Insight") == 0;
