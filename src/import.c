@@ -587,8 +587,8 @@ resource_string(JsonbContainer *resource, const char *key, JsonbValue *v)
 /*
  * Push one resource (an object) onto the array being built, with a "name"
  * beside its ARN when it has none (as trail's own resources have it), and
- * add its LookupEvents entries when wanted: ResourceType (its type),
- * ResourceName (its name, and its whole ARN).  Returns whether
+ * add its LookupEvents entries when wanted: ResourceType (its type) and
+ * ResourceName (its name).  Returns whether
  * cloudtrail_record() gives it back exactly: it writes only CloudTrail's
  * accountId, type and ARN.
  */
@@ -653,9 +653,6 @@ push_resource(ImportRun *run, JsonbParseState **state, JsonbContainer *resource,
 		if (has_name || has_arn)
 			add_lookup(run, from, "ResourceName", name.val.string.val,
 					   name.val.string.len, t, id);
-		if (has_arn)
-			add_lookup(run, from, "ResourceName", arn.val.string.val,
-					   arn.val.string.len, t, id);
 	}
 	return exact;
 }
@@ -856,6 +853,7 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 	JsonbIteratorToken tok;
 	JsonbValue	v;
 	TimestampTz event_time;
+	pg_uuid_t	id;
 	pg_uuid_t  *event_id;
 	const char *category;
 	bool		insight;
@@ -877,11 +875,8 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 					 value_text(&v));
 	if (getKeyJsonValueFromContainer(root, "eventID", 7, &v) == NULL)
 		record_error(f, NULL, "it has no eventID");
-	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
-	event_id = palloc(sizeof(pg_uuid_t));
-	MemoryContextSwitchTo(oldcxt);
 	if (v.type != jbvString ||
-		!parse_uuid(v.val.string.val, v.val.string.len, event_id))
+		!parse_uuid(v.val.string.val, v.val.string.len, &id))
 		record_error(f, NULL, "eventID %s is not a UUID", value_text(&v));
 
 	if (event_time < run->retention_start)
@@ -889,6 +884,9 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 		run->expired++;
 		return;
 	}
+	/* the batch's lookup entries point to it */
+	event_id = MemoryContextAlloc(run->batch_cxt, sizeof(pg_uuid_t));
+	*event_id = id;
 
 	category = record_category(root);
 	insight = strcmp(category, "Insight") == 0;
@@ -1299,6 +1297,10 @@ import_file(ImportRun *run, const char *path)
 						(errcode_for_file_access(),
 						 errmsg("could not import CloudTrail log file \"%s\": could not read it: %m",
 								path)));
+			/* zlib's message starts with the path, which ours names */
+			if (strncmp(zmsg, path, strlen(path)) == 0 &&
+				strncmp(zmsg + strlen(path), ": ", 2) == 0)
+				zmsg += strlen(path) + 2;
 			file_error(&f, ERRCODE_DATA_CORRUPTED,
 					   "it is not a complete gzip file (%s)", zmsg);
 		}
