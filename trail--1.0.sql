@@ -479,25 +479,27 @@ DECLARE
 	v_cond text;
 	v_day  date;
 	v_last date;
-	v_part regclass;
 	v_row  trail.events;
 BEGIN
 	-- The newest two days first, each on its own: a page they fill needs no
-	-- other partition.  On a session's first call this spares the metadata
-	-- of every other day and its indexes (most of that call's cost).
-	v_cond := CASE coalesce(p_key, '')%s
-	          END;
+	-- other partition.  Bounds written into the query as constants let the
+	-- planner prune every other day before opening it, so that a session's
+	-- first call is spared the metadata of every other day and its indexes
+	-- (most of that call's cost).
+	v_cond := CASE WHEN pg_catalog.isfinite(p_after_time) THEN
+	          CASE coalesce(p_key, '')%s
+	          END END;
 	v_day := (p_after_time AT TIME ZONE 'UTC')::date;
 	v_last := greatest(v_day - 1, (p_start AT TIME ZONE 'UTC')::date);
 	WHILE v_cond IS NOT NULL AND p_limit > 0 AND v_day >= v_last LOOP
-		v_part := pg_catalog.to_regclass('trail.events_' || pg_catalog.to_char(v_day, 'YYYYMMDD'));
-		EXIT WHEN v_part IS NULL;
 		FOR v_row IN EXECUTE pg_catalog.format(
-			'SELECT e.* FROM %%s e'
-			' WHERE e.event_category <> ''Data'' AND e.event_category = $1'
+			'SELECT e.* FROM trail.events e'
+			' WHERE e.event_time >= %%L AND e.event_time < %%L'
+			'   AND e.event_category <> ''Data'' AND e.event_category = $1'
 			'   AND e.event_time >= $2 AND e.event_time <= $3'
 			'   AND (e.event_time, e.event_id) < ($4, $5) AND %%s'
-			' ORDER BY e.event_time DESC, e.event_id DESC LIMIT $7', v_part, v_cond)
+			' ORDER BY e.event_time DESC, e.event_id DESC LIMIT $7',
+			v_day::timestamp AT TIME ZONE 'UTC', (v_day + 1)::timestamp AT TIME ZONE 'UTC', v_cond)
 			USING p_category, p_start, p_end, p_after_time, p_after_id, p_value, p_limit
 		LOOP
 			RETURN NEXT v_row;

@@ -20,7 +20,9 @@ extern int64 trail_commit_seq(void);
  * in this database: events numbered below it are all committed or gone.
  * *held_by_unknown_prepared is set when a transaction prepared before the
  * last restart may still commit events under an unknown number (delivery
- * must wait).  Needs an SPI connection and a transaction.
+ * must wait).  Needs an SPI connection and a transaction.  Read the events
+ * below it with a snapshot taken after this call: an older one may miss a
+ * transaction that committed just before it.
  */
 extern int64 trail_commit_watermark(bool *held_by_unknown_prepared);
 

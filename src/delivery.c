@@ -1241,6 +1241,15 @@ deliver_window(const char *name, int *window)
 		return false;
 	}
 	watermark = trail_commit_watermark(&held);
+
+	/*
+	 * Read the window with a snapshot taken after the watermark: one taken
+	 * before it (begin_work's) would miss a transaction that committed in
+	 * between, although the watermark has already passed its number, and
+	 * the cursor would pass its events for good.
+	 */
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetTransactionSnapshot());
 	if (held)
 		ereport(LOG,
 				(errmsg("trail %s: delivery waits for transactions prepared before the server restarted",

@@ -173,8 +173,13 @@ fold(CycleState *st)
 	bool		isnull;
 	Datum		oldest;
 
-	/* a transaction prepared before a restart may still add events below */
-	if (held || watermark - 1 <= st->folded_seq)
+	/*
+	 * A transaction prepared before a restart may still add events below.
+	 * A cycle in a transaction with one snapshot for all (REPEATABLE READ,
+	 * SERIALIZABLE) cannot see what committed after it began, although the
+	 * watermark may be past it: it leaves folding to the next cycle.
+	 */
+	if (held || watermark - 1 <= st->folded_seq || IsolationUsesXactSnapshot())
 		return;
 	args[0] = Int64GetDatum(st->folded_seq);
 	args[1] = Int64GetDatum(watermark);
