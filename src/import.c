@@ -1109,6 +1109,22 @@ record_done(ImportRun *run, ImportFile *f)
 }
 
 /*
+ * Where the run of plain characters of a JSON string that starts at buf[i]
+ * ends: the position before the next quote or backslash (or the chunk's
+ * last byte).  Records are mostly strings: memchr skips them much faster
+ * than a byte at a time.
+ */
+static int
+string_run_end(const char *buf, int i, int len)
+{
+	const char *quote = memchr(buf + i, '"', len - i);
+	const char *backslash = memchr(buf + i, '\\', (quote ? quote - buf : len) - i);
+	const char *end = backslash ? backslash : quote;
+
+	return (end ? end - buf : len) - 1;
+}
+
+/*
  * The text of the frame is not {"Records": [...]}.
  */
 static void
@@ -1146,6 +1162,8 @@ scan_chunk(ImportRun *run, ImportFile *f, const char *buf, int len)
 						f->escaped = true;
 					else if (c == '"')
 						f->in_string = false;
+					else
+						i = string_run_end(buf, i, len);
 				}
 				else if (c == '"')
 					f->in_string = true;

@@ -22,7 +22,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(56);
+SELECT plan(58);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -264,6 +264,20 @@ SELECT is((SELECT array_agg(event_id::text ORDER BY commit_seq, ctid) FROM trail
             WHERE event_name = 'DeleteDBInstance'),
 	ARRAY['55555555-5555-4555-8555-555555555555', '44444444-4444-4444-8444-444444444444'],
 	'files are read in sorted order (a.json before b.json.gz)');
+
+------------------------------------------------------------------------------
+-- Strings full of escapes and brackets, across the 64 kB chunks files are
+-- read in
+------------------------------------------------------------------------------
+CREATE TEMP TABLE big AS
+SELECT jsonb_set(pg_temp.aws('abababab-abab-4bab-8bab-abababababab', pg_temp.ago(1, 12)),
+                 '{requestParameters,policy}',
+                 to_jsonb(repeat(E'{"a": ["b\\\"]}"], \\', 20000) || E'\u00e9\t\n')) AS r;
+SELECT pg_temp.write('big/b.json.gz', pg_temp.log(ARRAY[r, pg_temp.aws('cdcdcdcd-cdcd-4dcd-8dcd-cdcdcdcdcdcd', pg_temp.ago(1, 13))]))
+  FROM big;
+SELECT is(pg_temp.import(pg_temp.dir() || '/big/b.json.gz'), '1 2 0 0',
+	'a record of 500 kB whose strings hold escaped quotes, backslashes and brackets: it and the next one imported');
+SELECT is(pg_temp.rendered('abababab-abab-4bab-8bab-abababababab'), r, 'and it comes back whole') FROM big;
 
 ------------------------------------------------------------------------------
 -- Retention: older records are counted, not imported
