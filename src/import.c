@@ -19,14 +19,16 @@
  *	  more than one chunk, one record and one batch, whatever the size of
  *	  the file (CloudTrail's reach 50 MB compressed) or the number of files.
  *	- Each record becomes a row of trail.events (columns by name, so the
- *	  table's column order does not matter).  A member whose value a column
- *	  does not give back exactly (a member of a newer format, a value of
- *	  another JSON type than the column's, an eventTime with a fraction, an
- *	  upper-case eventID, resources with members beyond CloudTrail's three)
- *	  is also kept as it was in unknown_fields; a member the record lacks
- *	  although its column needs a value (eventCategory before format 1.07)
- *	  gets a stand-in value and is listed as absent there (record.c renders
- *	  accordingly).
+ *	  table's column order does not matter).  A member trail has no column
+ *	  for (the fields of newer formats) is kept in unknown_fields as it was,
+ *	  and so is a member whose column would not give it back exactly (a
+ *	  value of another JSON type than the column's, an eventTime with a
+ *	  fraction, an upper-case eventID, resources with members beyond
+ *	  CloudTrail's three, a member cloudtrail_record() does not write for
+ *	  the record's category), beside its column's value; a member the record
+ *	  lacks although its column needs a value (eventCategory before format
+ *	  1.07) gets a stand-in value and is listed as absent there (record.c
+ *	  renders accordingly).
  *	- Rows go in batches: one SPI statement inserts a batch as an array of
  *	  trail.events rows with ON CONFLICT DO NOTHING, so partition routing,
  *	  every index and the append-only protection (the statement runs inside
