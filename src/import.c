@@ -1477,10 +1477,16 @@ start_run(ImportRun *run)
 	run->row_times = palloc(sizeof(TimestampTz) * BATCH_ROWS);
 	run->days_size = 16;
 	run->days = palloc(sizeof(TimestampTz) * run->days_size);
+	/*
+	 * Both are reset again and again.  Their first block, which a reset
+	 * keeps, holds a common batch or record: without it, each reset gave the
+	 * memory back to the system and the next record faulted it in again
+	 * (40,000 page faults for 50,000 records).
+	 */
 	run->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import batch",
-										   ALLOCSET_DEFAULT_SIZES);
+										   BATCH_BYTES, BATCH_BYTES, ALLOCSET_DEFAULT_MAXSIZE);
 	run->record_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import record",
-											ALLOCSET_DEFAULT_SIZES);
+											256 * 1024, 256 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
 
 	argtypes[0] = get_array_type(run->row_type);
 	argtypes[1] = TEXTARRAYOID;
