@@ -954,8 +954,11 @@ add_record(ImportRun *run, ImportFile *f, Jsonb *jb)
 	if (absent > 0)
 		pushJsonbValue(&unknown, WJB_END_ARRAY, NULL);
 	if (unknown != NULL)
-		set_column(run, IC_UNKNOWN_FIELDS,
-				   JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&unknown, WJB_END_OBJECT, NULL))));
+	{
+		JsonbValue *kept = pushJsonbValue(&unknown, WJB_END_OBJECT, NULL);
+
+		set_column(run, IC_UNKNOWN_FIELDS, JsonbPGetDatum(JsonbValueToJsonb(kept)));
+	}
 	set_identity_columns(run);
 
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
