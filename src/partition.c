@@ -19,6 +19,9 @@
  *	  trail.retention_start());
  *	- deletes the rows past retention from the default partition.
  *
+ * trail_partition_days() makes the partitions of given days the same way,
+ * for the import of log files (import.c), whose days lie in the past.
+ *
  * Design notes:
  *
  *	- A partition is never made with CREATE TABLE ... PARTITION OF, which

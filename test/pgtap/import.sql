@@ -22,7 +22,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(56);
+SELECT plan(60);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -255,8 +255,17 @@ SELECT pg_temp.write('tree/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20/
 SELECT pg_temp.write('tree/AWSLogs/123456789012/CloudTrail-Digest/eu-west-1/2026/11/20/d.json.gz',
 	'{"awsAccountId": "123456789012", "logFiles": []}');
 SELECT pg_temp.write('tree/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20/notes.txt', 'not a log file');
+-- a link out of the tree, to a file that is no log file: not followed
+SELECT pg_temp.write('outside/x.json.gz', '{"not": "records"}');
+DO $$ BEGIN
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
+		format('ln -s %1$s/outside/x.json.gz %1$s/tree/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20/c.json.gz',
+		       pg_temp.dir()));
+END $$;
+SET client_min_messages = warning;	-- the NOTICE naming the link
 SELECT is(pg_temp.import(pg_temp.dir() || '/tree/'), '2 2 0 0',
-	'a directory tree: its 2 log files, nothing else');
+	'a directory tree: its 2 log files, nothing else (no digest, sidecar, signature, other file, symbolic link)');
+RESET client_min_messages;
 SELECT is((SELECT array_agg(regexp_replace(imported_from, '^.*/', '') ORDER BY event_id) FROM trail.events
             WHERE event_id IN ('44444444-4444-4444-8444-444444444444', '55555555-5555-4555-8555-555555555555')),
 	ARRAY['b.json.gz', 'a.json'], 'each event names its file');
@@ -264,6 +273,35 @@ SELECT is((SELECT array_agg(event_id::text ORDER BY commit_seq, ctid) FROM trail
             WHERE event_name = 'DeleteDBInstance'),
 	ARRAY['55555555-5555-4555-8555-555555555555', '44444444-4444-4444-8444-444444444444'],
 	'files are read in sorted order (a.json before b.json.gz)');
+
+------------------------------------------------------------------------------
+-- Strings full of escapes and brackets, across the 64 kB chunks files are
+-- read in
+------------------------------------------------------------------------------
+CREATE TEMP TABLE big AS
+SELECT jsonb_set(pg_temp.aws('abababab-abab-4bab-8bab-abababababab', pg_temp.ago(1, 12)),
+                 '{requestParameters,policy}',
+                 to_jsonb(repeat(E'{"a": ["b\\\"]}"], \\', 20000) || E'\u00e9\t\n')) AS r;
+SELECT pg_temp.write('big/b.json.gz', pg_temp.log(ARRAY[r, pg_temp.aws('cdcdcdcd-cdcd-4dcd-8dcd-cdcdcdcdcdcd', pg_temp.ago(1, 13))]))
+  FROM big;
+SELECT is(pg_temp.import(pg_temp.dir() || '/big/b.json.gz'), '1 2 0 0',
+	'a record of 500 kB whose strings hold escaped quotes, backslashes and brackets: it and the next one imported');
+SELECT is(pg_temp.rendered('abababab-abab-4bab-8bab-abababababab'), r, 'and it comes back whole') FROM big;
+
+------------------------------------------------------------------------------
+-- Imported events are history: no rule fires for them
+------------------------------------------------------------------------------
+CREATE TABLE rule_sink (event jsonb);
+CREATE FUNCTION public.import_rule_sink(event jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO rule_sink VALUES (event) $$;
+SELECT trail.put_rule('import-all', '{"detail": {"eventCategory": ["Management", "Data"]}}',
+                      'function:public.import_rule_sink');
+SELECT pg_temp.write('rules/r.json', pg_temp.log(ARRAY[pg_temp.aws('efefefef-efef-4fef-8fef-efefefefefef', pg_temp.ago(1, 14)),
+                                                       pg_temp.s3('f0f0f0f0-f0f0-4f0f-8f0f-f0f0f0f0f0f0', pg_temp.ago(1, 14))]));
+SELECT is(pg_temp.import(pg_temp.dir() || '/rules/r.json'), '1 2 0 0', 'with a rule matching every event: imported');
+SELECT is((SELECT array_agg(event->'detail'->>'eventName') FROM rule_sink), ARRAY['StartImport'],
+	'the rule saw the StartImport call, not the imported events');
+SELECT trail.delete_rule('import-all');
 
 ------------------------------------------------------------------------------
 -- Retention: older records are counted, not imported
@@ -419,6 +457,8 @@ SELECT throws_ok($$UPDATE trail.events SET unknown_fields = '{}' WHERE imported_
 DO $$ BEGIN
 	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', format('rm -rf %s', pg_temp.dir()));
 END $$;
+DROP TABLE rule_sink;
+DROP FUNCTION public.import_rule_sink(jsonb);
 DROP ROLE regress_tap_import_plain;
 DROP ROLE regress_tap_import_admin;
 DROP ROLE regress_tap_import_reader;
