@@ -624,7 +624,9 @@ crash_round('crash 1', 20000);
 # commit gives back to the cursor
 sql('ALTER SYSTEM SET synchronous_commit = off');
 sql('SELECT pg_reload_conf()');
-is(sql('SHOW synchronous_commit'), 'off', '(synchronous_commit = off)');
+# the reload reaches sessions asynchronously: wait until a new one sees it
+ok($node->poll_query_until('postgres', 'SHOW synchronous_commit', 'off'),
+	'(synchronous_commit = off)');
 crash_round('crash 2, synchronous_commit = off', 10000);
 
 ###########################################################################
