@@ -88,6 +88,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 	char	   *error = NULL;
 	StringInfoData summary;
 	TrailSqlScope scope;
+	MemoryContext outer;
 	uint64		i;
 	int			rc;
 
@@ -102,6 +103,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	memset(&req, 0, sizeof(req));
+	outer = CurrentMemoryContext;
 	trail_sql_begin(&scope, trail_catalog()->owner);
 	PG_TRY();
 	{
@@ -115,6 +117,12 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 								  " FROM trail._require_trail($1)",
 								  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "trail: could not read the trail");
+
+		/*
+		 * What the checks need outlives SPI_finish: it is copied out of
+		 * SPI's memory after each query (each SPI call switches back).
+		 */
+		MemoryContextSwitchTo(outer);
 		req.bucket = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 		req.prefix = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		req.prefix = req.prefix ? pstrdup(req.prefix) : NULL;
@@ -124,6 +132,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 
 		if (SPI_execute("SELECT value FROM trail.list_public_keys()", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "trail: could not list the public keys");
+		MemoryContextSwitchTo(outer);
 		keys = palloc(sizeof(TvPublicKey) * Max(SPI_processed, 1));
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -146,6 +155,7 @@ trail_validate_logs(PG_FUNCTION_ARGS)
 								  " ORDER BY f.s3_object",
 								  3, types, values, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "trail: could not list the delivered digests");
+		MemoryContextSwitchTo(outer);
 		expected = palloc(sizeof(char *) * Max(SPI_processed, 1));
 		for (i = 0; i < SPI_processed; i++)
 			expected[i] = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
