@@ -1017,7 +1017,8 @@ CREATE TABLE trail.insight_rollups (
 	errors       int4        NOT NULL,	-- management events with an errorCode
 	PRIMARY KEY (event_source, event_name, region, account_id, minute)
 );
-CREATE INDEX insight_rollups_minute_idx ON trail.insight_rollups (region, account_id, minute);
+-- each cycle reads the few newest minutes of every API
+CREATE INDEX insight_rollups_minute_idx ON trail.insight_rollups (minute);
 
 COMMENT ON TABLE trail.insight_rollups IS
 	'Write management calls and errors per API and minute (Insights rollups)';
@@ -1038,6 +1039,25 @@ CREATE TABLE trail.insight_attributions (
 );
 CREATE INDEX insight_attributions_day_idx ON trail.insight_attributions (day);
 
+-- Per API and UTC day, what a baseline needs of the minutes: their sum, sum
+-- of squares and busiest minute, of calls and of errors.  Kept up to date
+-- with the rollups (a minute's count only grows), so that a baseline is an
+-- aggregate over days (APIs x 28 rows), not over every minute of 28 days.
+CREATE TABLE trail.insight_days (
+	event_source text NOT NULL,
+	event_name   text NOT NULL,
+	region       text NOT NULL,
+	account_id   text NOT NULL,
+	day          date NOT NULL,
+	calls        int8 NOT NULL,
+	calls_sq     int8 NOT NULL,	-- sum over the day's minutes of calls^2
+	calls_max    int4 NOT NULL,	-- the day's busiest minute
+	errors       int8 NOT NULL,
+	errors_sq    int8 NOT NULL,
+	errors_max   int4 NOT NULL,
+	PRIMARY KEY (event_source, event_name, region, account_id, day)
+);
+
 -- The baseline window of each region with enough history (at least a day),
 -- and each API's rate over it, per insight type.
 CREATE TABLE trail.insight_windows (
@@ -1056,7 +1076,7 @@ CREATE TABLE trail.insight_baselines (
 	account_id   text   NOT NULL,
 	average      float8 NOT NULL,	-- per minute, zero minutes included
 	stddev       float8 NOT NULL,
-	busy         float8 NOT NULL,	-- the 99.9th percentile minute
+	busy         float8 NOT NULL,	-- a normal day's busiest minute (90th percentile)
 	PRIMARY KEY (insight_type, event_source, event_name, region, account_id)
 );
 
@@ -1106,13 +1126,36 @@ BEGIN
 		   AND e.event_category = 'Management'
 		   AND e.event_source IS NOT NULL AND e.event_name IS NOT NULL
 		   AND (NOT coalesce(e.read_only, false) OR e.error_code IS NOT NULL)),
+	deltas AS MATERIALIZED (
+		SELECT ev.event_source, ev.event_name, ev.region, ev.account_id, ev.minute,
+		       count(*) FILTER (WHERE ev.is_call) AS calls,
+		       count(*) FILTER (WHERE ev.is_error) AS errors
+		  FROM ev GROUP BY 1, 2, 3, 4, 5),
 	minutes AS (
 		INSERT INTO trail.insight_rollups AS r
-		SELECT ev.event_source, ev.event_name, ev.region, ev.account_id, ev.minute,
-		       count(*) FILTER (WHERE ev.is_call), count(*) FILTER (WHERE ev.is_error)
-		  FROM ev GROUP BY 1, 2, 3, 4, 5
+		SELECT d.event_source, d.event_name, d.region, d.account_id, d.minute, d.calls, d.errors
+		  FROM deltas d
 		ON CONFLICT (event_source, event_name, region, account_id, minute) DO UPDATE
-		   SET calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors),
+		   SET calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors
+		RETURNING r.event_source, r.event_name, r.region, r.account_id, r.minute, r.calls, r.errors),
+	-- a minute that went from c - delta to c adds c^2 - (c - delta)^2
+	day_totals AS (
+		INSERT INTO trail.insight_days AS x
+		SELECT m.event_source, m.event_name, m.region, m.account_id,
+		       (m.minute AT TIME ZONE 'UTC')::date,
+		       sum(d.calls), sum(m.calls::int8 * m.calls - (m.calls - d.calls) * (m.calls - d.calls)),
+		       max(m.calls),
+		       sum(d.errors), sum(m.errors::int8 * m.errors - (m.errors - d.errors) * (m.errors - d.errors)),
+		       max(m.errors)
+		  FROM minutes m
+		  JOIN deltas d ON d.event_source = m.event_source AND d.event_name = m.event_name
+		               AND d.region = m.region AND d.account_id = m.account_id AND d.minute = m.minute
+		 GROUP BY 1, 2, 3, 4, 5
+		ON CONFLICT (event_source, event_name, region, account_id, day) DO UPDATE
+		   SET calls = x.calls + EXCLUDED.calls, calls_sq = x.calls_sq + EXCLUDED.calls_sq,
+		       calls_max = greatest(x.calls_max, EXCLUDED.calls_max),
+		       errors = x.errors + EXCLUDED.errors, errors_sq = x.errors_sq + EXCLUDED.errors_sq,
+		       errors_max = greatest(x.errors_max, EXCLUDED.errors_max)),
 	days AS (
 		INSERT INTO trail.insight_attributions AS r
 		SELECT ev.event_source, ev.event_name, ev.region, ev.account_id, ev.day,
@@ -1125,7 +1168,7 @@ BEGIN
 		 GROUP BY 1, 2, 3, 4, 5, 6, 7
 		ON CONFLICT (event_source, event_name, region, account_id, day, attribute, value) DO UPDATE
 		   SET calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors)
-	SELECT min(ev.minute) INTO oldest FROM ev;
+	SELECT min(d.minute) INTO oldest FROM deltas d;
 	RETURN oldest;
 END
 $$;
@@ -1137,40 +1180,49 @@ CREATE FUNCTION trail._insights_baselines(p_end timestamptz, p_days int) RETURNS
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	v_retention date := (trail.retention_start(p_end) AT TIME ZONE 'UTC')::date;
 BEGIN
 	DELETE FROM trail.insight_rollups WHERE minute < trail.retention_start(p_end);
-	DELETE FROM trail.insight_attributions
-	 WHERE day < (trail.retention_start(p_end) AT TIME ZONE 'UTC')::date;
+	DELETE FROM trail.insight_attributions WHERE day < v_retention;
+	DELETE FROM trail.insight_days WHERE day < v_retention;
 	DELETE FROM trail.insight_windows;
 	DELETE FROM trail.insight_baselines;
 
+	-- the window starts at the first minute of history, if that is later
 	INSERT INTO trail.insight_windows
-	SELECT r.region, r.account_id,
-	       greatest(p_end - make_interval(days => p_days), min(r.minute)), p_end
-	  FROM trail.insight_rollups r
-	 WHERE r.minute < p_end
-	 GROUP BY r.region, r.account_id
-	HAVING p_end - greatest(p_end - make_interval(days => p_days), min(r.minute)) >= interval '1 day';
+	SELECT g.region, g.account_id,
+	       greatest(p_end - make_interval(days => p_days),
+	                (SELECT min(r.minute) FROM trail.insight_rollups r
+	                  WHERE r.region = g.region AND r.account_id = g.account_id)),
+	       p_end
+	  FROM (SELECT DISTINCT d.region, d.account_id FROM trail.insight_days d
+	         WHERE d.day < (p_end AT TIME ZONE 'UTC')::date) g;
+	DELETE FROM trail.insight_windows WHERE window_end - window_start < interval '1 day';
 
 	-- mean and deviation over every minute of the window (minutes without
-	-- calls have no rollup and count as zero); busy is the k-th busiest
-	-- minute, k = 0.1 % of the window's minutes
+	-- calls count as zero), from the days' sums and sums of squares; busy
+	-- is the busiest minute of a normal day: the k-th busiest day's, k = 10 %
+	-- of the window's days (days without calls count as zero)
 	INSERT INTO trail.insight_baselines
 	SELECT v.insight_type, v.event_source, v.event_name, v.region, v.account_id,
 	       sum(v.n)::float8 / v.minutes,
-	       sqrt(greatest(sum(v.n::float8 * v.n) / v.minutes - (sum(v.n)::float8 / v.minutes) ^ 2, 0)),
-	       coalesce(max(v.n) FILTER (WHERE v.rank = v.k), 0)
-	  FROM (SELECT t.insight_type, r.event_source, r.event_name, r.region, r.account_id, t.n,
+	       sqrt(greatest(sum(v.sq)::float8 / v.minutes - (sum(v.n)::float8 / v.minutes) ^ 2, 0)),
+	       coalesce(max(v.peak) FILTER (WHERE v.rank = v.k), 0)
+	  FROM (SELECT t.insight_type, d.event_source, d.event_name, d.region, d.account_id,
+	               t.n, t.sq, t.peak,
 	               extract(epoch FROM w.window_end - w.window_start) / 60 AS minutes,
-	               ceil(extract(epoch FROM w.window_end - w.window_start) / 60 / 1000) AS k,
-	               row_number() OVER (PARTITION BY t.insight_type, r.event_source, r.event_name,
-	                                               r.region, r.account_id
-	                                  ORDER BY t.n DESC) AS rank
-	          FROM trail.insight_rollups r
-	          JOIN trail.insight_windows w ON w.region = r.region AND w.account_id = r.account_id
-	         CROSS JOIN LATERAL (VALUES ('ApiCallRateInsight', r.calls),
-	                                    ('ApiErrorRateInsight', r.errors)) AS t(insight_type, n)
-	         WHERE r.minute >= w.window_start AND r.minute < w.window_end AND t.n > 0) v
+	               ceil(extract(epoch FROM w.window_end - w.window_start) / 86400 / 10) AS k,
+	               row_number() OVER (PARTITION BY t.insight_type, d.event_source, d.event_name,
+	                                               d.region, d.account_id
+	                                  ORDER BY t.peak DESC) AS rank
+	          FROM trail.insight_days d
+	          JOIN trail.insight_windows w ON w.region = d.region AND w.account_id = d.account_id
+	         CROSS JOIN LATERAL (VALUES ('ApiCallRateInsight', d.calls, d.calls_sq, d.calls_max),
+	                                    ('ApiErrorRateInsight', d.errors, d.errors_sq, d.errors_max))
+	                 AS t(insight_type, n, sq, peak)
+	         WHERE d.day >= (w.window_start AT TIME ZONE 'UTC')::date
+	           AND d.day < (w.window_end AT TIME ZONE 'UTC')::date AND t.n > 0) v
 	 GROUP BY v.insight_type, v.event_source, v.event_name, v.region, v.account_id, v.minutes;
 END
 $$;
@@ -1250,9 +1302,9 @@ $$;
 -- and return the Insight records to write.  The rule (README, Insights):
 -- with s = the larger of the baseline's standard deviation and the square
 -- root of its average, a minute is unusual when its count is at least 15,
--- above average + 7 s, and above the baseline's 99.9th-percentile minute;
--- an insight ends at the first minute under 15 or no higher than the larger
--- of average + 3 s and that percentile.
+-- above average + 7 s, and above the busiest minute of a normal day of the
+-- baseline (busy); an insight ends at the first minute under 15 or no
+-- higher than the larger of average + 3 s and busy.
 CREATE FUNCTION trail._insights_detect(p_from timestamptz, p_to timestamptz, p_types text[])
 RETURNS TABLE (out_time timestamptz, out_region text, out_account text,
                out_shared_id uuid, out_details jsonb)
@@ -1442,7 +1494,7 @@ GRANT EXECUTE ON FUNCTION
 	trail.enable_rule(text),
 	trail.disable_rule(text)
 	TO trail_admin;
-GRANT SELECT ON trail.rules, trail.insight_rollups, trail.insight_attributions,
+GRANT SELECT ON trail.rules, trail.insight_rollups, trail.insight_attributions, trail.insight_days,
 	trail.insight_windows, trail.insight_baselines, trail.insight_state, trail.open_insights
 	TO trail_reader;
 GRANT EXECUTE ON FUNCTION trail.describe_rules() TO trail_reader;

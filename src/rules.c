@@ -531,10 +531,31 @@ push_pair(JsonbParseState **st, const char *key, const char *value)
 }
 
 /*
+ * Push "key": a jsonb value into an object being built (nothing when NULL).
+ */
+static void
+push_jsonb(JsonbParseState **st, const char *key, Jsonb *value)
+{
+	JsonbValue	v;
+
+	if (value == NULL)
+		return;
+	v.type = jbvString;
+	v.val.string.val = unconstify(char *, key);
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+	v.type = jbvBinary;
+	v.val.binary.data = &value->root;
+	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
  * What the envelope of a stored event holds that is known before its record
  * is rendered: detail-type, source, account, region and a detail with the
- * event's names, category, type, region, account, address, user agent and
- * error code, when set.  Each value is exactly the one the full envelope
+ * event's names, category, type, region, account, address, user agent,
+ * error code, user identity and request parameters, when set (the record
+ * writes the last two as they are).  Each value is exactly the one the full envelope
  * will have; the fields left out are unknown (event_pattern.c).
  */
 static Jsonb *
@@ -567,6 +588,8 @@ partial_envelope(const TrailEvent *ev, const char *source)
 		push_pair(&st, "userAgent", ev->user_agent);
 	if (ev->error_code)
 		push_pair(&st, "errorCode", ev->error_code);
+	push_jsonb(&st, "userIdentity", ev->user_identity);
+	push_jsonb(&st, "requestParameters", ev->request_parameters);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }

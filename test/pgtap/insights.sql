@@ -28,7 +28,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(62);
+SELECT plan(64);
 
 ------------------------------------------------------------------------------
 -- Synthetic history
@@ -66,6 +66,21 @@ BEGIN
 	                  WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')$c$,
 	               query, 'gzip > ' || path);
 END
+$$;
+
+-- Days whose totals (sums, sums of squares, busiest minutes) disagree with
+-- their minutes: the baselines are made from the totals.
+CREATE FUNCTION pg_temp.days_off() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*)
+	  FROM trail.insight_days d
+	  FULL JOIN (SELECT event_source, event_name, region, account_id,
+	                    (minute AT TIME ZONE 'UTC')::date AS day,
+	                    sum(calls) AS c, sum(calls::int8 * calls) AS csq, max(calls) AS cmax,
+	                    sum(errors) AS e, sum(errors::int8 * errors) AS esq, max(errors) AS emax
+	               FROM trail.insight_rollups GROUP BY 1, 2, 3, 4, 5) r
+	         USING (event_source, event_name, region, account_id, day)
+	 WHERE (d.calls, d.calls_sq, d.calls_max, d.errors, d.errors_sq, d.errors_max)
+	       IS DISTINCT FROM (r.c, r.csq, r.cmax, r.e, r.esq, r.emax)
 $$;
 
 CREATE TEMP TABLE dir AS SELECT '/tmp/trail_tap_insights_' || current_database() AS path;
@@ -202,6 +217,7 @@ SELECT is((SELECT sum(calls) FROM trail.insight_rollups
             WHERE event_source = 'rds.amazonaws.com' AND event_name = 'DeleteDBSnapshot'),
           (SELECT delete_snapshot::bigint FROM expected_calls),
           'the rollups count every imported DeleteDBSnapshot call once');
+SELECT is(pg_temp.days_off(), 0::bigint, 'every day''s totals agree with its minutes');
 SELECT is((SELECT sum(calls) FROM trail.insight_rollups WHERE event_name = 'DescribeInstances'), 0::bigint,
           'read-only calls are not counted as calls');
 SELECT is((SELECT sum(errors) FROM trail.insight_rollups WHERE event_name = 'DescribeInstances'), 60::bigint,
@@ -214,7 +230,7 @@ SELECT is((SELECT round(average::numeric, 6) FROM trail.insight_baselines
           1.000000, 'DeleteDBSnapshot baseline: one call a minute');
 SELECT is((SELECT busy FROM trail.insight_baselines
             WHERE insight_type = 'ApiCallRateInsight' AND event_name = 'CreateSnapshot'),
-          40::float8, 'CreateSnapshot baseline: its busiest minutes are its bursts of 40');
+          40::float8, 'CreateSnapshot baseline: a normal day''s busiest minutes are its bursts of 40');
 
 SELECT is((SELECT count(*) FROM cycle1), 4::bigint,
           'the first cycle writes four Insight events (two insights, Start and End each)');
@@ -338,6 +354,7 @@ SELECT is((SELECT sum(calls) FROM trail.insight_rollups
 SELECT is((SELECT calls FROM trail.insight_rollups
             WHERE event_name = 'DeleteDBSnapshot' AND minute = (SELECT d - interval '3 days' FROM clock)),
           2, 'into its minute');
+SELECT is(pg_temp.days_off(), 0::bigint, '... and still do after a minute grew (1 to 2 calls)');
 SELECT is((SELECT stale FROM trail.insight_state), false,
           'the baselines were made again: a late event fell into their window');
 SELECT cmp_ok((SELECT average FROM trail.insight_baselines
