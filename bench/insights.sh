@@ -53,7 +53,7 @@
 #    the minute it examines (PER_DAY / 1440 records, the same mix):
 #      - "first of day D": as_of D + 1 min: the window's end moved to D, so
 #        every baseline is made again over the DAYS days; examines 2 minutes;
-#    then ROUNDS rounds of four cycles:
+#    then ROUNDS rounds of six cycles:
 #      a. "baseline recomputation": one late record inside the baseline
 #         window (an import of history: a write call of D - 3 days, a
 #         different minute each round) plus the minute's traffic; the cycle folds them, sees the
@@ -64,10 +64,13 @@
 #         of one rarely called write API (lambda PublishVersion, ~0.7 % of
 #         the calls) by one user: the Start, its attributions from the events;
 #      d. "detection, insight ends": the minute's traffic only: the End, its
-#         attributions from the events of the insight's minutes.
+#         attributions from the events of the insight's minutes;
+#      e. and f.: a. and b. again with SET jit = off in the cycle's session
+#         (PostgreSQL's default is on: a statement whose estimated cost is
+#         over jit_above_cost is compiled first), side by side with them.
 #    Each cycle must write what it should (c: one Start, d: one End, others
 #    none) and call trail._insights_baselines exactly when it should (first
-#    of day D and a: once; b, c, d: never); the report says otherwise.
+#    of day D, a and e: once; b, c, d, f: never); the report says otherwise.
 #
 # Reported: the scale; generation, import (records/s) and store size; the
 # first cycle's time and what it folded; per kind of cycle median,
@@ -81,9 +84,9 @@
 # Settings (environment): DAYS (28), PER_DAY (1000000), FILES_PER_DAY (10),
 # ROUNDS (7), JOBS (2: sessions generating the files in parallel),
 # IMPORT_JOBS (1: sessions importing in parallel; see 1.), BURST
-# (300), SEED (1), PORT (5530), WORKDIR (/tmp/ins: the run's directory is
-# made under it), RESULTS (bench/results), KEEP (0; 1 keeps the run's
-# directory, the stopped cluster and the files).
+# (300), SEED (1), PORT (5535), WORKDIR (/tmp: the run's directory,
+# trail-bench-insights.XXXXXX, is made under it), RESULTS (bench/results),
+# KEEP (0; 1 keeps the run's directory, the stopped cluster and the files).
 # Disk: about 1.1 KB per record (the store ~0.95 KB with its indexes, the
 # gzip files ~0.1 KB until imported) plus up to ~6 GB of WAL: ~37 GB at full
 # scale; the script stops before starting when the file system of WORKDIR
@@ -102,8 +105,8 @@ JOBS=${JOBS:-2}
 IMPORT_JOBS=${IMPORT_JOBS:-1}
 BURST=${BURST:-300}
 SEED=${SEED:-1}
-PORT=${PORT:-5530}
-WORKDIR=${WORKDIR:-/tmp/ins}
+PORT=${PORT:-5535}
+WORKDIR=${WORKDIR:-/tmp}
 RESULTS=${RESULTS:-$BENCH/results}
 KEEP=${KEEP:-0}
 
@@ -336,6 +339,8 @@ cycle() {
 	shift 3
 	{
 		for f in "$@"; do echo "SELECT trail.import_logs('$f') \\g /dev/null"; done
+		# the *_nojit kinds: the same cycle with JIT compilation off
+		[[ $kind == *_nojit ]] && echo "SET jit = off;"
 		cat <<-EOF
 			BEGIN;
 			SELECT clock_timestamp() AS t0 \gset
@@ -398,7 +403,7 @@ rec first 0 imported_errors "$EXPECT_ERRORS"
 ###############################################################################
 
 # the inputs: the traffic of each minute examined, the late records
-NCYCLES=$((1 + 4 * ROUNDS))
+NCYCLES=$((1 + 6 * ROUNDS))
 log "generating the inputs of $NCYCLES cycles ($PER_MINUTE records a minute)"
 mkdir -p "$FILES/day-D"
 if [[ $(id -u) == 0 ]]; then chown "$BENCH_OS_USER": "$FILES/day-D"; fi
@@ -406,11 +411,11 @@ if [[ $(id -u) == 0 ]]; then chown "$BENCH_OS_USER": "$FILES/day-D"; fi
 	echo "SELECT setseed($SEED / 1000.0 + 0.5);"
 	for ((m = 0; m < NCYCLES; m++)); do
 		burst=0
-		(((m - 1) % 4 == 2)) && burst=$BURST
+		(((m - 1) % 6 == 2)) && burst=$BURST
 		echo "SELECT bench_gen('$FILES/day-D/m$m.json.gz', '$D'::timestamptz + interval '$m minutes',
 		        '$D'::timestamptz + interval '$((m + 1)) minutes', $PER_MINUTE, $BURST_API, $burst);"
 	done
-	for ((r = 1; r <= ROUNDS; r++)); do
+	for ((r = 1; r <= 2 * ROUNDS; r++)); do
 		# a write call (ec2 RunInstances): read-only calls without an error
 		# are not counted, so they change no baseline
 		echo "SELECT bench_gen('$FILES/day-D/late$r.json.gz', '$D'::timestamptz - interval '3 days' + interval '$((7 * r)) minutes',
@@ -430,10 +435,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	m=$((m + 1))
 	cycle end "$r" "$(at $((m + 1)))" "$FILES/day-D/m$m.json.gz"
 	m=$((m + 1))
+	cycle baseline_nojit "$r" "$(at $((m + 1)))" "$FILES/day-D/late$((ROUNDS + r)).json.gz" "$FILES/day-D/m$m.json.gz"
+	m=$((m + 1))
+	cycle detect_nojit "$r" "$(at $((m + 1)))" "$FILES/day-D/m$m.json.gz"
+	m=$((m + 1))
 done
 
 # what each cycle had to do
-for kind in dayD baseline detect start end; do
+for kind in dayD baseline detect start end baseline_nojit detect_nojit; do
 	for ((r = 0; r <= ROUNDS; r++)); do
 		n=$(val "$kind" "$r" events)
 		[[ -n $n ]] || continue
@@ -446,7 +455,7 @@ for kind in dayD baseline detect start end; do
 		esac
 		[[ $what == "$want" ]] || fail "$kind cycle $r wrote $what (expected $want)"
 		case $kind in
-		dayD | baseline) [[ ${bcalls:-0} == 1 ]] || fail "$kind cycle $r called trail._insights_baselines ${bcalls:-0} times (expected once)" ;;
+		dayD | baseline*) [[ ${bcalls:-0} == 1 ]] || fail "$kind cycle $r called trail._insights_baselines ${bcalls:-0} times (expected once)" ;;
 		*) [[ ${bcalls:-0} == 0 ]] || fail "$kind cycle $r called trail._insights_baselines $bcalls times (expected never)" ;;
 		esac
 	done
@@ -564,7 +573,7 @@ GB() { awk -v b="$1" 'BEGIN { printf "%.1f GB", b / 1e9 }'; }
 	echo "\`BEGIN; run_insights(as_of); COMMIT\` timed by the server clock in one session; as_of"
 	echo "advances one minute per cycle. The function columns are \`pg_stat_xact_user_functions\` total time"
 	echo "inside that transaction (attributions and details are inside detect); the rest of the cycle is the C code"
-	echo "(state, storing Insight events) and the commit. ms, median (min–max):"
+	echo "(state, storing Insight events) and the commit. Each round runs a, b, c, d, e, f in this order. ms, median (min–max):"
 	echo
 	echo "| cycle | rounds | whole cycle | fold | baselines | detect | goal < 1 s |"
 	echo "|---|--:|--:|--:|--:|--:|---|"
@@ -573,6 +582,8 @@ GB() { awk -v b="$1" 'BEGIN { printf "%.1f GB", b / 1e9 }'; }
 	echo "| b. **detection cycle**: a minute's traffic folded, the minute examined | $(nrounds detect) | **$(mm detect ms 1)** | $(mm detect fold_ms 1) | – | $(mm detect detect_ms 1) | $(verdict detect) |"
 	echo "| c. detection, an insight starts ($BURST calls of $BURST_NAME in the minute; attributions from the events) | $(nrounds start) | **$(mm start ms 1)** | $(mm start fold_ms 1) | – | $(mm start detect_ms 1) | $(verdict start) |"
 	echo "| d. detection, the insight ends (attributions over its minutes) | $(nrounds end) | **$(mm end ms 1)** | $(mm end fold_ms 1) | – | $(mm end detect_ms 1) | $(verdict end) |"
+	echo "| e. = a. with \`jit = off\` | $(nrounds baseline_nojit) | **$(mm baseline_nojit ms 1)** | $(mm baseline_nojit fold_ms 1) | $(mm baseline_nojit baselines_ms 1) | $(mm baseline_nojit detect_ms 1) | $(verdict baseline_nojit) |"
+	echo "| f. = b. with \`jit = off\` | $(nrounds detect_nojit) | **$(mm detect_nojit ms 1)** | $(mm detect_nojit fold_ms 1) | – | $(mm detect_nojit detect_ms 1) | $(verdict detect_nojit) |"
 	echo
 	echo "- baseline window at the end: $WINDOW; baselines: $BASELINE_ROWS"
 	echo "- $BURST_NAME's call-rate baseline: $BURST_BASE"
@@ -586,6 +597,7 @@ GB() { awk -v b="$1" 'BEGIN { printf "%.1f GB", b / 1e9 }'; }
 	echo
 	echo "- detection cycle (b): $(mm detect ms 1) ms: $(verdict detect); with an insight starting (c): $(verdict start); ending (d): $(verdict end)"
 	echo "- baseline recomputation (a): $(mm baseline ms 1) ms: $(verdict baseline); the first cycle of a day: $(mm dayD ms 1) ms: $(verdict dayD)"
+	echo "- with \`jit = off\` (not PostgreSQL's default): detection cycle (f) $(mm detect_nojit ms 1) ms: $(verdict detect_nojit); baseline recomputation (e) $(mm baseline_nojit ms 1) ms: $(verdict baseline_nojit)"
 	echo
 	echo "## Every value, in run order"
 	echo
