@@ -1001,11 +1001,16 @@ COMMENT ON FUNCTION trail.spool_status() IS
 -- Insights (spec section d; insights.c runs the cycle).
 --
 -- Write management events are folded, once each, into per-minute counts
--- per API (event source and name, region and account): the rollups.  Once
--- a day the baseline of each API is computed from the rollups of the
--- baseline window with plain aggregates; every minute the newest complete
--- minutes are compared with it, and a rate that leaves the baseline starts
--- an insight, which ends when the rate is back (the rule: README, Insights).
+-- per API (event source and name, region and account) and their daily
+-- totals: the rollups.  Once a day the baseline of each API is computed
+-- from the daily totals of the baseline window with plain aggregates; every
+-- minute the newest complete minutes are compared with it, and a rate that
+-- leaves the baseline starts an insight, which ends when the rate is back
+-- (the rule: README, Insights).
+--
+-- The cycle's functions run with JIT off: their queries span every daily
+-- partition and are estimated above jit_above_cost, and compiling them took
+-- ~0.5 s of a cycle whose work takes ~60 ms (bench/insights.sh).
 ------------------------------------------------------------------------------
 CREATE TABLE trail.insight_rollups (
 	event_source text        NOT NULL,
@@ -1109,6 +1114,7 @@ CREATE TABLE trail.open_insights (
 CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	oldest timestamptz;
@@ -1179,6 +1185,7 @@ $$;
 CREATE FUNCTION trail._insights_baselines(p_end timestamptz, p_days int) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	v_retention date := (trail.retention_start(p_end) AT TIME ZONE 'UTC')::date;
@@ -1310,6 +1317,7 @@ RETURNS TABLE (out_time timestamptz, out_region text, out_account text,
                out_shared_id uuid, out_details jsonb)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	k       record;
