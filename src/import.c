@@ -1211,24 +1211,14 @@ scan_chunk(ImportRun *run, ImportFile *f, const char *buf, int len)
 		switch (f->state)
 		{
 			case SCAN_OPEN:
-				if (c != '{')
-					not_a_log_file(f);
-				f->state = SCAN_KEY;
-				break;
 			case SCAN_KEY:
-				if (c != '"')
-					not_a_log_file(f);
-				f->state = SCAN_KEY_TEXT;
-				break;
 			case SCAN_COLON:
-				if (c != ':')
-					not_a_log_file(f);
-				f->state = SCAN_ARRAY;
-				break;
 			case SCAN_ARRAY:
-				if (c != '[')
+				/* the frame's punctuation, one expected character each */
+				if (c != (f->state == SCAN_OPEN ? '{' : f->state == SCAN_KEY ? '"' :
+						  f->state == SCAN_COLON ? ':' : '['))
 					not_a_log_file(f);
-				f->state = SCAN_FIRST;
+				f->state++;
 				break;
 			case SCAN_FIRST:
 			case SCAN_NEXT:
