@@ -23,8 +23,10 @@
  * command that fails as it would have recorded it, and passes it here;
  * planner, ExecutorStart and ExecutorRun hooks do the same for a query
  * that fails for lack of privilege (always recorded) or on a table whose
- * data events are selected.  (An error of parse analysis, such as an
- * unknown column, comes before any hook and is not recorded.)  The event gets errorCode (the SQLSTATE's condition name in
+ * data events are selected.  An error of parse analysis, such as an
+ * unknown column, comes before any hook: emit_log_hook spools it as a
+ * candidate that the spool's drainer resolves (analysis_failure.c).  The
+ * event gets errorCode (the SQLSTATE's condition name in
  * CloudTrail's style, InsufficientPrivilege) and errorMessage, and the
  * SQLSTATE in additionalEventData.  An error is recorded once, by the
  * innermost statement that raised it, even when it passes through outer
@@ -55,6 +57,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "analysis_failure.h"
 #include "capture_session.h"
 #include "catalog.h"
 #include "context.h"
@@ -279,7 +282,8 @@ login_succeeded(void)
 
 /*
  * emit_log_hook: connection attempts refused outside the authentication
- * hook (they end in FATAL before the session starts).
+ * hook (they end in FATAL before the session starts), and statements that
+ * failed before any hook saw them.
  */
 static void
 trail_emit_log(ErrorData *edata)
@@ -307,6 +311,9 @@ trail_emit_log(ErrorData *edata)
 		}
 		PG_END_TRY();
 	}
+	else if (edata->elevel == ERROR && !failure_recorded &&
+			 trail_analysis_failure_spool(edata))
+		failure_recorded = true;
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }
@@ -565,6 +572,12 @@ session_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
+	/*
+	 * The session's start is committing: look for trail here while the
+	 * catalog may be read, for the errors of its first statement.
+	 */
+	if (event == XACT_EVENT_PRE_COMMIT && auth_ok && !login_recorded)
+		(void) trail_catalog();
 	if (event == XACT_EVENT_COMMIT && auth_ok && !login_recorded)
 		login_succeeded();
 

@@ -254,11 +254,8 @@ is_read_only_statement(Node *parsetree)
 	return false;
 }
 
-/*
- * "CREATE TABLE" -> "CreateTable": CloudTrail's API-call naming.
- */
-static char *
-camel_case(const char *words)
+char *
+trail_camel_case(const char *words)
 {
 	StringInfoData buf;
 	bool		upper = true;
@@ -321,7 +318,7 @@ add_resource(CaptureFrame *frame, const char *object_type, const char *identity)
 	if (frame->resources.len > 0)
 		appendStringInfoChar(&frame->resources, ',');
 	trail_json_resource(&frame->resources,
-						psprintf("PG::%s", camel_case(object_type)),
+						psprintf("PG::%s", trail_camel_case(object_type)),
 						arn, identity);
 	MemoryContextSwitchTo(old);
 }
@@ -923,7 +920,7 @@ statement_event(TrailEvent *ev_out, PlannedStmt *pstmt, const char *query_string
 
 	trail_event_init(&ev, "Management", "AwsApiCall", NULL);
 	ev.event_source = event_source_for(parsetree);
-	ev.event_name = camel_case(GetCommandTagName(tag));
+	ev.event_name = trail_camel_case(GetCommandTagName(tag));
 	ev.read_only = is_read_only_statement(parsetree);
 	ev.is_global = is_global_statement(parsetree);
 	if (frame->caller != NULL)

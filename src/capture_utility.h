@@ -14,6 +14,9 @@
  */
 extern Oid	trail_truncating_ancestor_of(Oid relid);
 
+/* "CREATE TABLE" -> "CreateTable": CloudTrail's API-call naming */
+extern char *trail_camel_case(const char *words);
+
 /* Called once from _PG_init: installs the ProcessUtility hook. */
 extern void trail_capture_utility_init(void);
 

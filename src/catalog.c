@@ -31,6 +31,7 @@
 
 static TrailCatalog cached;
 static bool cached_valid = false;
+static bool seen_here = false;	/* trail_catalog() has found trail here */
 
 /*
  * Forget the cached installation when trail.events changes or goes away.
@@ -139,7 +140,14 @@ trail_catalog(void)
 	cached.events_relid = events;
 	cached.owner = relation_owner(events);
 	cached_valid = true;
+	seen_here = true;
 	return &cached;
+}
+
+bool
+trail_catalog_seen(void)
+{
+	return seen_here;
 }
 
 const TrailCatalog *

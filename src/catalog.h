@@ -25,6 +25,12 @@ extern const TrailCatalog *trail_catalog(void);
 /* The installation here, or an error saying trail is not installed */
 extern const TrailCatalog *trail_require_catalog(void);
 
+/*
+ * Has this session found trail installed in its database?  Needs no
+ * catalog access (for error reporting), and stays true once found.
+ */
+extern bool trail_catalog_seen(void);
+
 /* Is this relation one of trail's own (anything in schema trail)? */
 extern bool trail_is_own_relation(Oid relid);
 

@@ -62,11 +62,8 @@ static void identity_cache_callback(Datum arg, int cacheid, uint32 hashvalue);
 static char access_key_id[32];
 static char account_id[32];
 
-/*
- * A statement begins at the top level: it is a new request.
- */
-static void
-begin_request_if_top_level(void)
+void
+trail_begin_request_if_top_level(void)
 {
 	if (nesting_level == 0)
 		request_id_valid = false;
@@ -75,7 +72,7 @@ begin_request_if_top_level(void)
 static void
 trail_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	begin_request_if_top_level();
+	trail_begin_request_if_top_level();
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -126,7 +123,7 @@ trail_ExecutorFinish(QueryDesc *queryDesc)
 void
 trail_context_utility_enter(void)
 {
-	begin_request_if_top_level();
+	trail_begin_request_if_top_level();
 	nesting_level++;
 }
 
@@ -263,14 +260,16 @@ identity_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * Build userIdentity as JSON text and parse it.
+ * Build userIdentity as JSON text and parse it: the roles of a session (by
+ * OID, so that the spool's drainer can build it for another session), when
+ * the session started, its access key and its trail.session_context.
  */
 static Jsonb *
-build_user_identity(const char *invoked_by)
+identity_of(Oid session_oid, Oid current_oid, TimestampTz session_start,
+			const char *access_key, const char *session_context,
+			const char *invoked_by)
 {
 	StringInfoData buf;
-	Oid			session_oid = GetSessionUserId();
-	Oid			current_oid = GetUserId();
 	char	   *session_name = GetUserNameFromId(session_oid, true);
 	char	   *current_name = GetUserNameFromId(current_oid, true);
 	bool		assumed = (session_oid != current_oid);
@@ -307,7 +306,7 @@ build_user_identity(const char *invoked_by)
 		add_string(&buf, "arn", role_arn(current_name));
 	}
 	add_string(&buf, "accountId", trail_account_id());
-	add_string(&buf, "accessKeyId", trail_access_key_id());
+	add_string(&buf, "accessKeyId", access_key);
 	add_string(&buf, "userName", session_name);
 	if (invoked_by != NULL)
 		add_string(&buf, "invokedBy", invoked_by);
@@ -326,20 +325,38 @@ build_user_identity(const char *invoked_by)
 	else
 		appendStringInfoString(&buf, "{}");
 	appendStringInfoString(&buf, ",\"webIdFederationData\":{},\"attributes\":{\"creationDate\":");
-	trail_json_time(&buf, MyStartTimestamp);
+	trail_json_time(&buf, session_start);
 	appendStringInfoString(&buf, ",\"mfaAuthenticated\":\"false\"}");
-	if (trail_session_context != NULL && trail_session_context[0] != '\0')
+	if (session_context != NULL && session_context[0] != '\0')
 	{
 		/* CloudTrail truncates caller-supplied strings at 1 KB; so do we */
-		char	   *ctx = pnstrdup(trail_session_context,
-								   pg_mbcliplen(trail_session_context,
-												strlen(trail_session_context), 1024));
+		char	   *ctx = pnstrdup(session_context,
+								   pg_mbcliplen(session_context,
+												strlen(session_context), 1024));
 
 		add_string(&buf, "sourceIdentity", ctx);
 	}
 	appendStringInfoString(&buf, "}}");
 
 	return trail_jsonb_from_text(buf.data);
+}
+
+/*
+ * userIdentity of this session as it acts now.
+ */
+static Jsonb *
+build_user_identity(const char *invoked_by)
+{
+	return identity_of(GetSessionUserId(), GetUserId(), MyStartTimestamp,
+					   trail_access_key_id(), trail_session_context, invoked_by);
+}
+
+Jsonb *
+trail_user_identity_of(Oid session_oid, Oid current_oid, TimestampTz session_start,
+					   const char *access_key, const char *session_context)
+{
+	return identity_of(session_oid, current_oid, session_start, access_key,
+					   session_context, NULL);
 }
 
 Jsonb *

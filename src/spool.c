@@ -24,9 +24,11 @@
  *	- Draining: the worker of a database reads the records of its target
  *	  from where it stopped (trail.spool_progress), inserts them (ON
  *	  CONFLICT DO NOTHING on the event id, where an index allows) and moves
- *	  its position, in one transaction per 8 MB; a file whose writer has
- *	  exited is removed once drained, and only then its position is
- *	  forgotten, so no record is read twice.  A record cut short by a crash
+ *	  its position, in one transaction per 8 MB (a candidate of
+ *	  analysis_failure.c is resolved first, and may come to nothing; a
+ *	  stored event reaches the rules and the log stream like any other); a
+ *	  file whose writer has exited is removed once drained, and only then
+ *	  its position is forgotten, so no record is read twice.  A record cut short by a crash
  *	  is the end of its file.  So every spooled event reaches trail.events
  *	  once, whatever crashes.
  *	- Bounded: a process stops writing (and counts what it drops) when the
@@ -62,9 +64,12 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "analysis_failure.h"
 #include "catalog.h"
 #include "commit_order.h"
 #include "context.h"
+#include "reactions.h"
+#include "record.h"
 #include "spool.h"
 #include "sql.h"
 #include "store.h"
@@ -188,7 +193,8 @@ trail_spool_record(const TrailEvent *ev)
 	put_string(&buf, "event_name", ev->event_name);
 	put_raw(&buf, "read_only", ev->read_only ? "true" : "false");
 	put_raw(&buf, "management_event", ev->management_event ? "true" : "false");
-	put_string(&buf, "region", ev->is_global ? NULL : trail_region());
+	put_string(&buf, "region", ev->is_global ? NULL :
+			   ev->region ? ev->region : trail_region());
 	put_string(&buf, "recipient_account_id", trail_account_id());
 	put_jsonb(&buf, "user_identity", ev->user_identity);
 	put_string(&buf, "user_name", ev->user_name);
@@ -345,7 +351,9 @@ writer_alive(const char *name)
 }
 
 /*
- * Insert one spooled event (JSON text), unless it is there already.
+ * Insert one spooled event (JSON text), unless it is there already, and
+ * react to it (rules, log stream) as to any stored event.  A candidate
+ * (analysis_failure.c) is resolved first, and may come to nothing.
  */
 static void
 insert_record(const char *record)
@@ -353,28 +361,58 @@ insert_record(const char *record)
 	static SPIPlanPtr plan = NULL;
 	Oid			types[2] = {JSONBOID, INT8OID};
 	Datum		values[2];
+	Jsonb	   *event;
+	bool		isnull;
+	HeapTuple	row;
+	TupleDesc	desc;
+	char	   *category;
+	char	   *source;
+	char	   *name;
 
 	if (plan == NULL)
 	{
 		plan = SPI_prepare("WITH r AS (SELECT (pg_catalog.jsonb_populate_record(NULL::trail.events,"
 						   "   $1 || pg_catalog.jsonb_build_object('commit_seq', $2,"
 						   "   'region', coalesce($1->>'region', pg_catalog.current_database())))).*),"
-						   " ev AS (INSERT INTO trail.events SELECT * FROM r"
+						   " ev AS (INSERT INTO trail.events AS stored SELECT * FROM r"
 						   "   ON CONFLICT (event_id, event_time) WHERE event_category <> 'Data'"
-						   "   DO NOTHING RETURNING event_time, event_id, resources)"
-						   " INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
+						   "   DO NOTHING RETURNING stored.event_time, stored.event_id, stored.resources,"
+						   "   stored.event_category, stored.event_source, stored.event_name, stored),"
+						   " res AS (INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
 						   " SELECT DISTINCT x.k, x.v, ev.event_time, ev.event_id"
 						   "   FROM ev, pg_catalog.jsonb_array_elements(coalesce(ev.resources, '[]')) e,"
 						   "   LATERAL (VALUES ('ResourceType', e->>'type'), ('ResourceName', e->>'name')) x(k, v)"
-						   "  WHERE x.v IS NOT NULL ON CONFLICT DO NOTHING",
+						   "  WHERE x.v IS NOT NULL ON CONFLICT DO NOTHING)"
+						   " SELECT event_category, event_source, event_name, stored FROM ev",
 						   2, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "trail: could not prepare the spool insert");
 	}
-	values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(record));
+	event = trail_analysis_failure_resolve(DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																			  CStringGetDatum(record))));
+	if (event == NULL)
+		return;
+	values[0] = JsonbPGetDatum(event);
 	values[1] = Int64GetDatum(trail_commit_seq());
-	if (SPI_execute_plan(plan, values, NULL, false, 0) < 0)
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "trail: could not insert a spooled event");
+	if (SPI_processed != 1)
+		return;					/* stored by an earlier drain */
+
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	category = SPI_getvalue(row, desc, 1);
+	source = SPI_getvalue(row, desc, 2);
+	name = SPI_getvalue(row, desc, 3);
+	if (trail_reactions_wanted(category, source, name, NULL))
+	{
+		StringInfoData rendered;
+
+		initStringInfo(&rendered);
+		trail_render_record(DatumGetHeapTupleHeader(SPI_getbinval(row, desc, 4, &isnull)),
+							&rendered);
+		trail_react(category, source, name, rendered.data, NULL);
+	}
 }
 
 /* What draining a part of a file found */

@@ -9,14 +9,18 @@
 #     queries (Data events of table.postgresql naming their tables), an error
 #     inside a function or DO block recorded once, nothing for statements
 #     refused in an aborted transaction, a unique violation on a table whose
-#     data events are selected; logins (success, wrong password, unknown role
+#     data events are selected; errors of parse analysis (unknown columns,
+#     wrong types, a schema denied; search_path, WITH names, CREATE TABLE AS,
+#     inside a DO block, after SET ROLE; rules and the log stream see them);
+#     logins (success, wrong password, unknown role
 #     hidden or named, pg_hba.conf reject and no entry, too many connections,
 #     slots reserved, and the refusals after authentication: NOLOGIN, a
 #     role's connection limit, no such database) and logouts; global commands of a database without trail reaching the
 #     home database, and trail.home_database moving them.
 #  2. Durability (trail.delivery_interval = 3600, so that nothing is drained
 #     before the crash): each of a denied query, a failed DDL, a wrong
-#     password, an unknown role, a successful login, SET ROLE then DDL, is
+#     password, an unknown role, a successful login, SET ROLE then DDL, an
+#     INSERT failing parse analysis, is
 #     followed at once by SIGKILL of every server process; after the restart
 #     each event is in trail.events exactly once.
 #  3. A crash while the workers drain (trail.delivery_interval = 1).
@@ -198,7 +202,7 @@ sub spooled_statement
 	my ($marker) = @_;
 	return scalar spooled(
 		sub {
-			my $p = $_[0]{request_parameters};
+			my $p = $_[0]{request_parameters} // $_[0]{analysisFailure};
 			ref $p eq 'HASH' && ($p->{statement} // '') =~ m{/\* \Q$marker\E \*/};
 		});
 }
@@ -365,6 +369,109 @@ is( event_values(
 is(count_events(statement_where('s_ok')), 1, '(the successful insert has its event)');
 is(count_events(statement_where('s_other')), 0,
 	'a query error on a table that is not selected, not for privilege, is not recorded');
+
+# errors of parse analysis, which come before every hook: spooled as
+# candidates by emit_log_hook and resolved by the worker that drains them
+$node->safe_psql(
+	'postgres', q{
+CREATE SCHEMA hidden_s;
+CREATE TABLE hidden_s.hidden (id int);
+CREATE SCHEMA nowhere;
+CREATE TABLE analysis_sink (event_id uuid, event_name text, error_code text);
+CREATE FUNCTION analysis_sink_rule(ev jsonb) RETURNS void LANGUAGE sql
+	AS $$INSERT INTO public.analysis_sink VALUES ((ev->'detail'->>'eventID')::uuid,
+		ev->'detail'->>'eventName', ev->'detail'->>'errorCode')$$;
+SELECT trail.put_rule('analysis-failures', '{"detail": {"errorCode": ["UndefinedColumn"]}}',
+	'function:public.analysis_sink_rule');
+});
+set_sighup('trail.log_events', 'management, data');
+my $log_offset = -s $node->logfile;
+($rc, $out, $err) = run_as(
+	'postgres', 'analysis',
+	join("\n",
+		'INSERT INTO watched (id, nocol) VALUES (1, 2) /* a_col */;',
+		'SELECT 1 /* a_first */ \; INSERT INTO watched (nocol) VALUES (1) /* a_multi */;',
+		"INSERT INTO watched VALUES ('abc') /* a_type */;",
+		'SELECT nocol FROM watched /* a_read */;',
+		'INSERT INTO dup_t (nocol) VALUES (1) /* a_other */;',
+		'WITH watched AS (SELECT 1 AS a) INSERT INTO dup_t SELECT b FROM watched /* a_cte */;',
+		'INSERT INTO no_such_table VALUES (1) /* a_notable */;',
+		'INSERT INTO watched VALUES 1 /* a_syntax */;',
+		'SET search_path = nowhere;',
+		'INSERT INTO watched (nocol) VALUES (1) /* a_path_none */;',
+		'SET search_path = nowhere, public;',
+		'INSERT INTO watched (nocol) VALUES (1) /* a_path */;',
+		'RESET search_path;',
+		'CREATE TABLE ctas_t AS SELECT nocol FROM dup_t /* a_ctas */;',
+		'DO $$BEGIN INSERT INTO watched (nocol) VALUES (1) /* a_do_inner */; END$$ /* a_do */;',
+		'SET ROLE regress_bob;',
+		'INSERT INTO watched (nocol) VALUES (1) /* a_role */;',
+		'RESET ROLE;'));
+like($err, qr/column "nocol" of relation "watched" does not exist.*invalid input syntax for type integer.*syntax error/s,
+	'(statements fail in parse analysis: unknown columns, a value of the wrong type, a syntax error)');
+is(wait_events(statement_where('a_role'), 1), 1,
+	'an INSERT naming an unknown column of a selected table is recorded (its failure comes before any hook)');
+is(count_events(statement_where('a_col')), 1, '... once');
+is( event_values(
+		q{concat_ws('|', event_category, event_source, event_name, read_only, management_event, user_name,
+		  user_agent, error_code, additional_event_data->>'sqlState', error_message,
+		  resources @> '[{"type": "PG::Table", "name": "public.watched"}]', jsonb_array_length(resources),
+		  request_id IS NOT NULL, source_ip_address, region, access_key_id IS NOT NULL)},
+		statement_where('a_col')),
+	'Data|table.postgresql|Insert|f|f|postgres|analysis|UndefinedColumn|42703|column "nocol" of relation "watched" does not exist|t|1|t|local|postgres|t',
+	'... as the Insert it would have been: UndefinedColumn (42703), naming public.watched, with the session fields');
+is(event_values(q{request_parameters->>'statement'}, statement_where('a_col')),
+	'INSERT INTO watched (id, nocol) VALUES (1, 2) /* a_col */',
+	'... and its statement');
+is(count_events(statement_where('a_multi')), 1,
+	'in a string of two statements, the failing one is recorded once');
+is(count_events(statement_where('a_first')), 0, '... and its text is that statement alone');
+is(event_values(q{concat_ws('|', event_name, error_code)}, statement_where('a_type')),
+	'Insert|InvalidTextRepresentation', 'a value of the wrong type for a selected table is recorded as InvalidTextRepresentation');
+is(count_events(statement_where('a_read')), 0, 'a failed read of a table selected for writes only is not recorded');
+is(count_events(statement_where('a_other')), 0, 'an unknown column of a table that is not selected is not recorded');
+is(count_events(statement_where('a_cte')), 0, 'a WITH query named like a selected table is not that table');
+is(count_events(statement_where('a_notable')), 0, 'an unknown table is not a selected one');
+is(count_events(statement_where('a_syntax')), 0, 'a syntax error is not recorded');
+is(count_events(statement_where('a_path_none')), 0,
+	'a name that the session\'s search_path does not reach is not the selected table');
+is(event_values(q{resources->0->>'name'}, statement_where('a_path')),
+	'public.watched', 'a name is resolved with the session\'s search_path');
+is( event_values(
+		q{concat_ws('|', event_category, event_source, event_name, management_event, error_code,
+		  additional_event_data->>'commandTag', additional_event_data->>'topLevel')},
+		statement_where('a_ctas')),
+	'Management|ddl.postgresql|CreateTableAs|t|UndefinedColumn|CREATE TABLE AS|true',
+	'a CREATE TABLE AS whose query fails analysis is a management event CreateTableAs');
+is(event_values(q{concat_ws('|', event_name, error_code, request_parameters->>'statement' LIKE 'DO%')},
+		statement_where('a_do_inner')),
+	'Insert|UndefinedColumn|f', 'a query failing analysis inside a DO block is recorded once, by its own text');
+is( event_values(q{concat_ws('|', user_identity->>'type', user_name, user_identity->'sessionContext'->'sessionIssuer'->>'userName')},
+		statement_where('a_role')),
+	'AssumedRole|postgres|regress_bob', 'after SET ROLE the failure is the assumed role\'s');
+is(spooled(sub { ($_[0]{analysisFailure}{statement} // '') =~ /a_syntax/ }), 0,
+	'a syntax error is not even spooled');
+
+($rc, $out, $err) = run_as('regress_alice', 'analysis_denied', 'SELECT * FROM hidden_s.hidden /* a_schema */;');
+like($err, qr/permission denied for schema hidden_s/, '(an ordinary role may not use a schema)');
+is(wait_events(statement_where('a_schema'), 1), 1,
+	'a permission error found while looking a name up is recorded once');
+is( event_values(q{concat_ws('|', event_name, user_name, error_code, resources->0->>'name')},
+		statement_where('a_schema')),
+	'Select|regress_alice|InsufficientPrivilege|hidden_s.hidden',
+	'... as a Select by the role, InsufficientPrivilege, naming the table');
+
+my @undefined = split /\n/, event_values('event_id', q{user_agent = 'analysis' AND error_code = 'UndefinedColumn'});
+ok( poll_until(30, sub { $node->safe_psql('postgres', 'SELECT count(*) FROM analysis_sink') >= @undefined }),
+	'a rule matching errorCode UndefinedColumn reaches the failures drained from the spool');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM analysis_sink s JOIN trail.events e USING (event_id) WHERE e.user_agent = 'analysis'}),
+	scalar @undefined, '... each of them once, with its event id');
+my $log = slurp_file($node->logfile, $log_offset);
+is(scalar(grep { my $id = $_; $log =~ /TRAIL: \{[^\n]*"eventID":"\Q$id\E"/ } @undefined),
+	scalar @undefined, 'the log stream (trail.log_events) carries them too');
+$node->safe_psql('postgres', q{SELECT trail.delete_rule('analysis-failures')});
+set_sighup('trail.log_events', '');
 
 ###########################################################################
 # 1b. Logins and logouts: global events of signin.postgresql
@@ -597,6 +704,19 @@ is( wait_drained(
 		1, sub { spooled_statement('crash_denied') }),
 	1,
 	'crash 1: after the restart the denied query is in trail.events exactly once');
+
+# 2a'. a query that fails parse analysis on a selected table (a candidate,
+# resolved only when drained)
+begin_round();
+($rc, $out, $err) = run_as('postgres', 'crash_analysis', 'INSERT INTO watched (nocol) VALUES (1) /* crash_analysis */');
+like($err, qr/column "nocol"/, "crash 1': (an INSERT failed in parse analysis)");
+is(spooled_statement('crash_analysis'), 1, "crash 1': the candidate is in the spool");
+crash_and_restart("crash 1'");
+is( wait_drained(
+		statement_where('crash_analysis') . q{ AND error_code = 'UndefinedColumn' AND event_name = 'Insert'},
+		1, sub { spooled_statement('crash_analysis') }),
+	1,
+	"crash 1': after the restart the failed INSERT is in trail.events exactly once");
 
 # 2b. a failed DDL
 begin_round();
