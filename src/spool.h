@@ -12,7 +12,8 @@
 
 /*
  * An event as a spool record: a JSON object keyed by trail.events' column
- * names.  Needs the catalog (names, identity): make it while it is safe.
+ * names.  Needs the catalog for the region unless ev->region is set; the
+ * rest is the caller's (names, identity), made while the catalog is safe.
  */
 extern char *trail_spool_record(const TrailEvent *ev);
 
