@@ -2,7 +2,8 @@
 -- CloudTrail's AssumeRole (eventSource sts.postgresql), recorded with the
 -- identity that switched, the role it switched to, and the identity the
 -- session acts as afterwards; a switch rolled back leaves no event; the
--- commands that follow carry userIdentity.type AssumedRole.
+-- commands that follow carry userIdentity.type AssumedRole, and so do the
+-- commands of a SECURITY DEFINER function (its owner is the role assumed).
 --
 -- The switches run first, in autocommit mode, as a real session would.
 \set QUIET 1
@@ -16,6 +17,17 @@ CREATE ROLE regress_rs_login LOGIN;
 CREATE ROLE regress_rs_other;
 GRANT regress_rs_app TO regress_rs_login;
 GRANT CREATE ON SCHEMA public TO regress_rs_app;
+SELECT (array_agg(event_id ORDER BY event_id DESC))[1] AS before_definer FROM trail.events \gset
+-- a SECURITY DEFINER function acts as its owner: its commands show that
+-- role as the one assumed, and the caller as the session's user
+CREATE FUNCTION public.rs_definer() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = public AS $$BEGIN CREATE TABLE public.rs_sd (a int); END$$;
+ALTER FUNCTION public.rs_definer() OWNER TO regress_rs_app;
+GRANT EXECUTE ON FUNCTION public.rs_definer() TO regress_rs_other;
+SET SESSION AUTHORIZATION regress_rs_other;
+SELECT public.rs_definer() \g /dev/null
+RESET SESSION AUTHORIZATION;
+
 SELECT (array_agg(event_id ORDER BY event_id DESC))[1] AS before_switches FROM trail.events \gset
 
 SET SESSION AUTHORIZATION regress_rs_login;
@@ -27,8 +39,9 @@ SET LOCAL ROLE regress_rs_app;
 ROLLBACK;
 RESET SESSION AUTHORIZATION;
 
+
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 
 CREATE TEMP TABLE ev AS
 	SELECT row_number() OVER (ORDER BY event_id) AS n, e.*
@@ -94,6 +107,19 @@ SELECT ok((SELECT bool_and(NOT is_global AND NOT read_only AND event_category = 
              FROM ev WHERE event_name = 'AssumeRole'),
 	'AssumeRole events are regional, not read-only, management events');
 
+SELECT is((SELECT user_identity->>'type' FROM trail.events
+            WHERE event_id > :'before_definer' AND event_name = 'CreateTable'
+              AND request_parameters->>'statement' LIKE 'CREATE TABLE public.rs_sd%'),
+	'AssumedRole', 'a command inside a SECURITY DEFINER function: userIdentity.type AssumedRole');
+SELECT is((SELECT user_identity->'sessionContext'->'sessionIssuer'->>'userName' FROM trail.events
+            WHERE event_id > :'before_definer' AND event_name = 'CreateTable'
+              AND request_parameters->>'statement' LIKE 'CREATE TABLE public.rs_sd%'),
+	'regress_rs_app', '... its sessionContext.sessionIssuer is the function''s owner (the effective role)');
+SELECT is((SELECT user_name FROM trail.events
+            WHERE event_id > :'before_definer' AND event_name = 'CreateTable'
+              AND request_parameters->>'statement' LIKE 'CREATE TABLE public.rs_sd%'),
+	'regress_rs_other', '... and its user_name the caller');
+
 -- a switch that fails is refused and, like any failed statement, leaves
 -- nothing (failed statements are recorded by a later capability)
 SET SESSION AUTHORIZATION regress_rs_login;
@@ -109,6 +135,8 @@ SELECT * FROM finish();
 ROLLBACK;
 
 DROP TABLE public.rs_t;
+DROP TABLE public.rs_sd;
+DROP FUNCTION public.rs_definer();
 REVOKE CREATE ON SCHEMA public FROM regress_rs_app;
 DROP ROLE regress_rs_login;
 DROP ROLE regress_rs_app;
