@@ -192,11 +192,12 @@ WITH env AS MATERIALIZED (
 	  JOIN bench_gen.users u ON u.rank = floor(49 * power(e.h, 2.2))::int
 )
 INSERT INTO trail.events (
-	event_time, event_id, event_version, event_category, event_type, event_source,
+	commit_seq, event_time, event_id, event_version, event_category, event_type, event_source,
 	event_name, read_only, management_event, region, recipient_account_id,
 	user_identity, user_name, access_key_id, source_ip_address, user_agent,
 	request_id, transaction_id, request_parameters, resources, is_global)
 SELECT
+	x.i,	-- commit order: time order, as the load runs
 	x.ts,
 	(substr(x.mshex, 1, 8) || '-' || substr(x.mshex, 9, 4) || '-7' ||
 	 lpad(to_hex((x.i % 4096)::int), 3, '0') || '-' || substr(gen_random_uuid()::text, 20))::uuid,
