@@ -59,6 +59,10 @@
  * would cost a conversion through text for every event number).  So a
  * match costs O(fields x log(keys) + leaf values x matchers), allocates
  * nothing and builds no jsonb; a wildcard costs one scan per segment.
+ * Checking many patterns against one partial event (rules, before the
+ * event's record is made) looks each path up once: every path a pattern
+ * names has a slot, shared by all patterns, and TrailPatternLookups keeps
+ * what was found at each slot for that event.
  *
  *-------------------------------------------------------------------------
  */
@@ -140,11 +144,13 @@ typedef struct PatternField
 	Matcher    *matchers;
 	bool		absent_matches; /* a leaf with {"exists": false} */
 	struct PatternObject *object;	/* otherwise: the nested pattern */
+	int			slot;			/* its path's lookup slot, -1: none */
 } PatternField;
 
 /* A pattern object: its fields (all must match) and $or (one must) */
 typedef struct PatternObject
 {
+	int			slot;			/* the lookup slot of its path (root: 0) */
 	int			nfields;
 	PatternField *fields;
 	int			nalternatives;	/* 0: no $or */
@@ -155,6 +161,49 @@ struct TrailEventPattern
 {
 	PatternObject root;
 };
+
+/*
+ * Lookup slots: every path of nested keys that some compiled pattern names
+ * (detail, detail.eventName, ...) gets a number, the same in every pattern
+ * of the process, so that checking many patterns against one partial event
+ * looks each path up once (TrailPatternLookups).  The table lives as long
+ * as the process and stops growing at MAX_SLOTS paths.
+ */
+#define MAX_SLOTS 4096
+
+typedef struct LookupPath
+{
+	int			parent;			/* slot of the enclosing object */
+	int			keylen;
+	char	   *key;
+} LookupPath;
+
+static LookupPath *lookup_paths = NULL;
+static int	nlookup_paths = 1;	/* slot 0: the root */
+
+/* One path's lookup in a partial event */
+typedef enum LookupState
+{
+	LOOKUP_UNKNOWN = 0,			/* not looked up yet */
+	LOOKUP_MISSING,				/* not in the partial event */
+	LOOKUP_FOUND
+} LookupState;
+
+struct TrailPatternLookups
+{
+	TrailPartialField field;	/* the partial event's two top levels */
+	void	   *arg;
+	int			nslots;			/* slots when made; later ones are not kept */
+	LookupState *state;
+	JsonbValue *value;
+};
+
+/*
+ * The two top levels of a partial event stand for objects that are never
+ * built: only their addresses are used, and their headers say "object".
+ */
+static JsonbContainer partial_root = {JB_FOBJECT};
+static JsonbContainer partial_detail = {JB_FOBJECT};
 
 /* Compilation state */
 typedef struct CompileState
@@ -766,6 +815,32 @@ compile_leaf(PatternField *f, JsonbContainer *arr, const char *path,
 	}
 }
 
+/*
+ * The lookup slot of key inside the object of slot parent, made when new;
+ * -1 when the table is full (or parent has no slot).
+ */
+static int
+lookup_slot(int parent, const char *key, int keylen)
+{
+	int			i;
+
+	if (parent < 0)
+		return -1;
+	for (i = 1; i < nlookup_paths; i++)
+		if (lookup_paths[i].parent == parent && lookup_paths[i].keylen == keylen &&
+			memcmp(lookup_paths[i].key, key, keylen) == 0)
+			return i;
+	if (nlookup_paths >= MAX_SLOTS)
+		return -1;
+	if (lookup_paths == NULL)
+		lookup_paths = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(LookupPath) * MAX_SLOTS);
+	lookup_paths[i].parent = parent;
+	lookup_paths[i].keylen = keylen;
+	lookup_paths[i].key = MemoryContextStrdup(TopMemoryContext, key);
+	return nlookup_paths++;
+}
+
 static void compile_object(PatternObject *p, const JsonbValue *v,
 						   const char *path, int depth, CompileState *st);
 
@@ -785,12 +860,16 @@ compile_or(PatternObject *p, const JsonbValue *v, const char *path,
 	p->nalternatives = JsonContainerSize(c);
 	p->alternatives = palloc0(sizeof(PatternObject) * p->nalternatives);
 	for (i = 0; i < p->nalternatives; i++)
+	{
+		/* an alternative is about the same object */
+		p->alternatives[i].slot = p->slot;
 		compile_object(&p->alternatives[i], getIthJsonbValueFromContainer(c, i),
 					   psprintf("%s[%d]", path, i), depth + 1, st);
+	}
 }
 
 /*
- * Compile a pattern object at depth (the root is 1).
+ * Compile a pattern object at depth (the root is 1); p->slot is set.
  */
 static void
 compile_object(PatternObject *p, const JsonbValue *v, const char *path,
@@ -834,11 +913,13 @@ compile_object(PatternObject *p, const JsonbValue *v, const char *path,
 		f = &p->fields[p->nfields++];
 		f->key = key;
 		f->keylen = strlen(key);
+		f->slot = lookup_slot(p->slot, key, f->keylen);
 		if (is_array(&jv))
 			compile_leaf(f, jv.val.binary.data, fpath, st);
 		else if (is_object(&jv))
 		{
 			f->object = palloc0(sizeof(PatternObject));
+			f->object->slot = f->slot;
 			compile_object(f->object, &jv, fpath, depth + 1, st);
 		}
 		else
@@ -1234,12 +1315,42 @@ trail_event_pattern_matches(const TrailEventPattern *pattern, Jsonb *event)
 }
 
 /*
+ * The value of a field in the object obj of a partial event (NULL:
+ * missing): from the caller's TrailPartialField at the two top levels,
+ * from obj below; looked up once per event when the field's path has a
+ * slot.
+ */
+static JsonbValue *
+partial_value(const PatternField *f, JsonbContainer *obj,
+			  TrailPatternLookups *lookups, JsonbValue *buf)
+{
+	JsonbValue *out = buf;
+	bool		found;
+
+	if (f->slot >= 0 && f->slot < lookups->nslots)
+	{
+		if (lookups->state[f->slot] != LOOKUP_UNKNOWN)
+			return lookups->state[f->slot] == LOOKUP_FOUND ? &lookups->value[f->slot] : NULL;
+		out = &lookups->value[f->slot];
+	}
+	if (obj == &partial_root || obj == &partial_detail)
+		found = lookups->field(lookups->arg, obj == &partial_root ? 0 : 1,
+							   f->key, f->keylen, out);
+	else
+		found = getKeyJsonValueFromContainer(obj, f->key, f->keylen, out) != NULL;
+	if (out != buf)
+		lookups->state[f->slot] = found ? LOOKUP_FOUND : LOOKUP_MISSING;
+	return found ? out : NULL;
+}
+
+/*
  * May a pattern object match an event object of which obj holds only some
  * fields, each with its complete value?  A field obj lacks may hold
  * anything, so it passes; "$or" passes when one alternative may match.
  */
 static bool
-object_may_match(const PatternObject *p, JsonbContainer *obj)
+object_may_match(const PatternObject *p, JsonbContainer *obj,
+				 TrailPatternLookups *lookups)
 {
 	int			i;
 
@@ -1247,14 +1358,14 @@ object_may_match(const PatternObject *p, JsonbContainer *obj)
 	{
 		const PatternField *f = &p->fields[i];
 		JsonbValue	buf;
-		JsonbValue *v = getKeyJsonValueFromContainer(obj, f->key, f->keylen, &buf);
+		JsonbValue *v = partial_value(f, obj, lookups, &buf);
 
 		if (v == NULL)
 			continue;
 		if (f->object != NULL)
 		{
 			if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data) &&
-				!object_may_match(f->object, v->val.binary.data))
+				!object_may_match(f->object, v->val.binary.data, lookups))
 				return false;
 		}
 		else if (!leaf_matches(f, v))
@@ -1263,15 +1374,37 @@ object_may_match(const PatternObject *p, JsonbContainer *obj)
 	if (p->nalternatives == 0)
 		return true;
 	for (i = 0; i < p->nalternatives; i++)
-		if (object_may_match(&p->alternatives[i], obj))
+		if (object_may_match(&p->alternatives[i], obj, lookups))
 			return true;
 	return false;
 }
 
-bool
-trail_event_pattern_may_match(const TrailEventPattern *pattern, Jsonb *partial)
+TrailPatternLookups *
+trail_event_pattern_lookups(TrailPartialField field, void *arg)
 {
-	return object_may_match(&pattern->root, &partial->root);
+	TrailPatternLookups *lookups = palloc(sizeof(TrailPatternLookups));
+
+	lookups->field = field;
+	lookups->arg = arg;
+	lookups->nslots = nlookup_paths;
+	lookups->state = palloc0(sizeof(LookupState) * nlookup_paths);
+	lookups->value = palloc(sizeof(JsonbValue) * nlookup_paths);
+	return lookups;
+}
+
+void
+trail_event_pattern_detail(JsonbValue *out)
+{
+	out->type = jbvBinary;
+	out->val.binary.data = &partial_detail;
+	out->val.binary.len = 0;
+}
+
+bool
+trail_event_pattern_may_match(const TrailEventPattern *pattern,
+							  TrailPatternLookups *lookups)
+{
+	return object_may_match(&pattern->root, &partial_root, lookups);
 }
 
 int

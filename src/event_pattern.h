@@ -34,13 +34,35 @@ extern bool trail_event_pattern_matches(const TrailEventPattern *pattern,
 										Jsonb *event);
 
 /*
- * May the pattern match an event of which the object partial holds some
- * fields (nested objects included), each with its complete value?  Fields
- * it lacks are unknown and pass.  False means that the whole event cannot
- * match, so that a caller can skip making it.
+ * What is looked up in one partial event, kept for every pattern checked
+ * against it (palloc'd in the current memory context).
+ */
+typedef struct TrailPatternLookups TrailPatternLookups;
+
+/*
+ * A partial event, given field by field and never built: some fields of the
+ * event (level 0) and of the object at its "detail" key (level 1), each with
+ * its complete value.  Sets *out and returns true for a field it has (for
+ * "detail" at level 0, trail_event_pattern_detail()); false for one it
+ * does not know.  Objects below are jsonb.
+ */
+typedef bool (*TrailPartialField) (void *arg, int level, const char *key,
+								   int keylen, JsonbValue *out);
+
+/* The lookups of the partial event that field gives */
+extern TrailPatternLookups *trail_event_pattern_lookups(TrailPartialField field,
+														void *arg);
+
+/* The value of "detail" in a partial event */
+extern void trail_event_pattern_detail(JsonbValue *out);
+
+/*
+ * May the pattern match the event of which lookups holds some fields?
+ * Fields it lacks are unknown and pass.  False means that the whole event
+ * cannot match, so that a caller can skip making it.
  */
 extern bool trail_event_pattern_may_match(const TrailEventPattern *pattern,
-										  Jsonb *partial);
+										  TrailPatternLookups *lookups);
 
 /*
  * The only values a pattern accepts at a path of nested keys (e.g.

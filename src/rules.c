@@ -462,13 +462,25 @@ envelope_source(const char *event_source)
 	return psprintf("%s.%.*s", dot + 1, (int) (dot - event_source), event_source);
 }
 
+/* One event as the rules are checked against it, its parts made as needed */
+typedef struct RuleEvent
+{
+	const char *source;			/* the envelope's source */
+	const char *event_name;
+	const char *category;
+	int			source_len;		/* their lengths, -1 for NULL */
+	int			event_name_len;
+	int			category_len;
+	const TrailEvent *ev;		/* NULL for row events */
+	TrailPatternLookups *lookups;	/* in its partial envelope, once made */
+} RuleEvent;
+
 /*
- * Is value (NUL-terminated) one of n strings (n < 0: any)?
+ * Is value (of length len, -1: NULL) one of n strings (n < 0: any)?
  */
 static bool
-accepts(int n, char **values, const int *lens, const char *value)
+accepts(int n, char **values, const int *lens, const char *value, int len)
 {
-	int			len = value ? strlen(value) : -1;
 	int			i;
 
 	if (n < 0)
@@ -484,12 +496,13 @@ accepts(int n, char **values, const int *lens, const char *value)
  * rules name some of them; the others must be matched.)
  */
 static bool
-candidate(const Rule *r, const char *source, const char *event_name,
-		  const char *category)
+candidate(const Rule *r, const RuleEvent *e)
 {
-	return accepts(r->nsources, r->sources, r->source_lens, source) &&
-		accepts(r->nevent_names, r->event_names, r->event_name_lens, event_name) &&
-		accepts(r->ncategories, r->categories, r->category_lens, category);
+	return accepts(r->nsources, r->sources, r->source_lens, e->source, e->source_len) &&
+		accepts(r->nevent_names, r->event_names, r->event_name_lens,
+				e->event_name, e->event_name_len) &&
+		accepts(r->ncategories, r->categories, r->category_lens,
+				e->category, e->category_len);
 }
 
 /*
@@ -531,106 +544,150 @@ push_pair(JsonbParseState **st, const char *key, const char *value)
 }
 
 /*
- * Push "key": a jsonb value into an object being built (nothing when NULL).
+ * Is the key (keylen bytes, not NUL-terminated) name?
  */
-static void
-push_jsonb(JsonbParseState **st, const char *key, Jsonb *value)
+static bool
+key_is(const char *key, int keylen, const char *name)
 {
-	JsonbValue	v;
-
-	if (value == NULL)
-		return;
-	v.type = jbvString;
-	v.val.string.val = unconstify(char *, key);
-	v.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &v);
-	v.type = jbvBinary;
-	v.val.binary.data = &value->root;
-	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
-	pushJsonbValue(st, WJB_VALUE, &v);
+	return keylen == (int) strlen(name) && memcmp(key, name, keylen) == 0;
 }
 
 /*
- * What the envelope of a stored event holds that is known before its record
- * is rendered: detail-type, source, account, region and a detail with the
+ * The envelope of a stored event as far as it is known before its record
+ * is rendered (a TrailPartialField, arg a RuleEvent with its event): at the
+ * top, detail-type, source, account, region and detail; in detail, the
  * event's names, category, type, region, account, address, user agent,
  * error code, user identity and request parameters, when set (the record
- * writes the last two as they are).  Each value is exactly the one the full envelope
- * will have; the fields left out are unknown (event_pattern.c).
+ * writes the last two as they are).  Each value is exactly the one the full
+ * envelope will have; other fields are unknown (event_pattern.c).  Nothing
+ * is built: each field is found when a pattern first asks for it.
  */
-static Jsonb *
-partial_envelope(const TrailEvent *ev, const char *source)
+static bool
+envelope_field(void *arg, int level, const char *key, int keylen, JsonbValue *out)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue	v;
+	const RuleEvent *e = arg;
+	const TrailEvent *ev = e->ev;
+	const char *s = NULL;
+	Jsonb	   *jb = NULL;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	push_pair(&st, "detail-type", detail_type(ev->event_category, ev->event_type));
-	push_pair(&st, "source", source);
-	push_pair(&st, "account", trail_account_id());
-	push_pair(&st, "region", trail_region());
-	v.type = jbvString;
-	v.val.string.val = "detail";
-	v.val.string.len = 6;
-	pushJsonbValue(&st, WJB_KEY, &v);
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	push_pair(&st, "eventCategory", ev->event_category);
-	push_pair(&st, "eventType", ev->event_type);
-	push_pair(&st, "awsRegion", ev->region ? ev->region : trail_region());
-	push_pair(&st, "recipientAccountId", ev->account_id ? ev->account_id : trail_account_id());
-	if (ev->event_source)
-		push_pair(&st, "eventSource", ev->event_source);
-	if (ev->event_name)
-		push_pair(&st, "eventName", ev->event_name);
-	if (ev->source_ip_address)
-		push_pair(&st, "sourceIPAddress", ev->source_ip_address);
-	if (ev->user_agent)
-		push_pair(&st, "userAgent", ev->user_agent);
-	if (ev->error_code)
-		push_pair(&st, "errorCode", ev->error_code);
-	push_jsonb(&st, "userIdentity", ev->user_identity);
-	push_jsonb(&st, "requestParameters", ev->request_parameters);
-	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	if (level == 0)
+	{
+		if (key_is(key, keylen, "detail"))
+		{
+			trail_event_pattern_detail(out);
+			return true;
+		}
+		if (key_is(key, keylen, "detail-type"))
+			s = detail_type(ev->event_category, ev->event_type);
+		else if (key_is(key, keylen, "source"))
+			s = e->source;
+		else if (key_is(key, keylen, "account"))
+			s = trail_account_id();
+		else if (key_is(key, keylen, "region"))
+			s = trail_region();
+	}
+	else if (key_is(key, keylen, "eventName"))
+		s = ev->event_name;
+	else if (key_is(key, keylen, "eventSource"))
+		s = ev->event_source;
+	else if (key_is(key, keylen, "eventCategory"))
+		s = ev->event_category;
+	else if (key_is(key, keylen, "eventType"))
+		s = ev->event_type;
+	else if (key_is(key, keylen, "awsRegion"))
+		s = ev->region ? ev->region : trail_region();
+	else if (key_is(key, keylen, "recipientAccountId"))
+		s = ev->account_id ? ev->account_id : trail_account_id();
+	else if (key_is(key, keylen, "sourceIPAddress"))
+		s = ev->source_ip_address;
+	else if (key_is(key, keylen, "userAgent"))
+		s = ev->user_agent;
+	else if (key_is(key, keylen, "errorCode"))
+		s = ev->error_code;
+	else if (key_is(key, keylen, "userIdentity"))
+		jb = ev->user_identity;
+	else if (key_is(key, keylen, "requestParameters"))
+		jb = ev->request_parameters;
+
+	if (jb != NULL)
+	{
+		out->type = jbvBinary;
+		out->val.binary.data = &jb->root;
+		out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		return true;
+	}
+	if (s == NULL)
+		return false;
+	out->type = jbvString;
+	out->val.string.val = unconstify(char *, s);
+	out->val.string.len = strlen(s);
+	return true;
+}
+
+/*
+ * Make the event into *e when rules are to be checked at all: not while a
+ * target runs, and only where trail is installed and has enabled rules.
+ */
+static bool
+rules_apply(RuleEvent *e, const char *category, const char *event_source,
+			const char *event_name, const TrailEvent *ev)
+{
+	if (dispatching || trail_catalog() == NULL)
+		return false;
+	load_rules();
+	if (nrules == 0)
+		return false;
+	e->source = envelope_source(event_source);
+	e->event_name = event_name;
+	e->category = category;
+	e->source_len = strlen(e->source);
+	e->event_name_len = event_name ? strlen(event_name) : -1;
+	e->category_len = category ? strlen(category) : -1;
+	e->ev = ev;
+	e->lookups = NULL;
+	return true;
 }
 
 /*
  * Could the rule match the event?  First the names it requires, then, when
  * the caller has the event (ev) and it is not an Insight (whose record has
  * other fields), its pattern against what is known of the envelope, made
- * once per event into *partial.
+ * once per event (and each of its paths looked up once).
  */
 static bool
-rule_may_match(const Rule *r, const char *source, const char *category,
-			   const char *event_name, const TrailEvent *ev, Jsonb **partial)
+rule_may_match(const Rule *r, RuleEvent *e)
 {
-	if (!candidate(r, source, event_name, category))
+	if (!candidate(r, e))
 		return false;
-	if (ev == NULL || strcmp(ev->event_category, "Insight") == 0)
+	if (e->ev == NULL || strcmp(e->ev->event_category, "Insight") == 0)
 		return true;
-	if (*partial == NULL)
-		*partial = partial_envelope(ev, source);
-	return trail_event_pattern_may_match(r->pattern, *partial);
+	if (e->lookups == NULL)
+		e->lookups = trail_event_pattern_lookups(envelope_field, e);
+	return trail_event_pattern_may_match(r->pattern, e->lookups);
+}
+
+/*
+ * trail_rules_candidates() for an event already made into a RuleEvent.
+ */
+static bool
+any_candidate(RuleEvent *e)
+{
+	int			i;
+
+	for (i = 0; i < nrules; i++)
+		if (rule_may_match(&rules[i], e))
+			return true;
+	return false;
 }
 
 bool
 trail_rules_candidates(const char *category, const char *event_source,
 					   const char *event_name, const TrailEvent *ev)
 {
-	char	   *source;
-	Jsonb	   *partial = NULL;
-	int			i;
+	RuleEvent	e;
 
-	if (dispatching || trail_catalog() == NULL)
-		return false;
-	load_rules();
-	if (nrules == 0)
-		return false;
-	source = envelope_source(event_source);
-	for (i = 0; i < nrules; i++)
-		if (rule_may_match(&rules[i], source, category, event_name, ev, &partial))
-			return true;
-	return false;
+	return rules_apply(&e, category, event_source, event_name, ev) &&
+		any_candidate(&e);
 }
 
 /*
@@ -871,11 +928,8 @@ call_function(const Rule *r, Jsonb *env)
  * made for the first one).
  */
 static void
-dispatch(const char *record_text, const char *category, const char *event_source,
-		 const char *event_name, const TrailEvent *ev)
+dispatch(const char *record_text, RuleEvent *e)
 {
-	char	   *source = envelope_source(event_source);
-	Jsonb	   *partial = NULL;
 	Jsonb	   *env = NULL;
 	char	   *env_text = NULL;
 	int			i;
@@ -884,7 +938,7 @@ dispatch(const char *record_text, const char *category, const char *event_source
 	{
 		const Rule *r = &rules[i];
 
-		if (!rule_may_match(r, source, category, event_name, ev, &partial))
+		if (!rule_may_match(r, e))
 			continue;
 		if (env == NULL)
 		{
@@ -895,7 +949,7 @@ dispatch(const char *record_text, const char *category, const char *event_source
 
 			trail_uuid_v7(&id, GetCurrentTimestamp());
 			trail_uuid_string(&id, idtext);
-			env = envelope(record, source, idtext);
+			env = envelope(record, e->source, idtext);
 		}
 		if (!trail_event_pattern_matches(r->pattern, env))
 			continue;
@@ -916,12 +970,15 @@ trail_rules_dispatch(const char *record_text, const char *category,
 					 const char *event_source, const char *event_name,
 					 const TrailEvent *ev)
 {
-	if (!trail_rules_candidates(category, event_source, event_name, ev))
+	RuleEvent	e;
+
+	if (!rules_apply(&e, category, event_source, event_name, ev) ||
+		!any_candidate(&e))
 		return;
 	dispatching = true;
 	PG_TRY();
 	{
-		dispatch(record_text, category, event_source, event_name, ev);
+		dispatch(record_text, &e);
 	}
 	PG_FINALLY();
 	{
