@@ -8,7 +8,12 @@
  * each a management event).  Each backend compiles the enabled rules once
  * (event_pattern.c) and keeps them until a relcache invalidation of
  * trail.rules says they changed; with no rule, an event costs one test of a
- * cached counter.
+ * cached counter.  With rules, an event is first checked without its
+ * record: a rule that names sources, event names or categories exactly
+ * is passed over by comparing strings, and the others are checked against
+ * the fields of the envelope the event already has (envelope_field), each
+ * looked up once for all rules; only when one of them may match is the
+ * record rendered, parsed and wrapped in its envelope.
  *
  * A matched event is seen as EventBridge sees a CloudTrail event: an
  * envelope with version, id, detail-type ("AWS API Call via CloudTrail",
