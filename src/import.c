@@ -45,7 +45,8 @@
  *	  and imported data events — turn records already in the store, or
  *	  repeated in a file, into counted duplicates.  The same statement adds
  *	  the LookupEvents entries (trail.event_resources) of the rows it
- *	  inserted.  Per-record and per-batch memory contexts are reset as they
+ *	  inserted (a batch without entries, e.g. of data events, is inserted
+ *	  alone).  Per-record and per-batch memory contexts are reset as they
  *	  go.
  *	- Before a batch is inserted, the days it covers get their partitions
  *	  (partition.c, as maintenance makes them): history must not pile up in
@@ -251,6 +252,13 @@ typedef struct ImportFile
 	int64		record_offset;	/* where the record started */
 } ImportFile;
 
+/* An event of the batch given LookupEvents entries (its unique key) */
+typedef struct BatchEvent
+{
+	pg_uuid_t	id;
+	TimestampTz time;
+} BatchEvent;
+
 /* One call of trail.import_logs() */
 typedef struct ImportRun
 {
@@ -269,7 +277,8 @@ typedef struct ImportRun
 	int16		row_typlen;
 	bool		row_typbyval;
 	char		row_typalign;
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan;			/* inserts a batch and its lookup entries */
+	SPIPlanPtr	events_plan;	/* inserts a batch that has none */
 	Datum	   *values;			/* one row's, desc->natts of them */
 	bool	   *nulls;
 	Datum		imported_from;	/* the current file's path, as text */
@@ -287,6 +296,7 @@ typedef struct ImportRun
 	Datum	   *lookup_ids;
 	int			nlookups;
 	int			lookups_size;
+	HTAB	   *batch_events;	/* the events given lookup entries */
 
 	/* days known to have their partitions, in the run's context */
 	TimestampTz *days;
@@ -895,6 +905,36 @@ value_text(JsonbValue *v)
 }
 
 /*
+ * Is this the first time the batch sees an event that has LookupEvents
+ * entries?  A record repeated in the batch is a duplicate the insert skips;
+ * its entries, given once already, must not reach the insert twice (it
+ * adds the entries of the events it inserted without checking for
+ * existing ones, see insert_sql).
+ */
+static bool
+first_in_batch(ImportRun *run, const pg_uuid_t *id, TimestampTz time)
+{
+	BatchEvent	key;
+	bool		found;
+
+	if (run->batch_events == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(BatchEvent);
+		ctl.entrysize = sizeof(BatchEvent);
+		ctl.hcxt = run->batch_cxt;
+		run->batch_events = hash_create("trail import batch events", BATCH_ROWS, &ctl,
+										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.id = *id;
+	key.time = time;
+	(void) hash_search(run->batch_events, &key, HASH_ENTER, &found);
+	return !found;
+}
+
+/*
  * Turn one parsed record (an object, see parse_record) into a row of the
  * batch, or count it as expired.  Runs in the per-record context; the row
  * is formed in the batch's.
@@ -940,7 +980,7 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 
 	category = record_category(record);
 	insight = strcmp(category, "Insight") == 0;
-	lookups = strcmp(category, "Data") != 0;
+	lookups = strcmp(category, "Data") != 0 && first_in_batch(run, &id, event_time);
 
 	memset(run->nulls, true, sizeof(bool) * run->desc->natts);
 	set_column(run, IC_COMMIT_SEQ, Int64GetDatum(run->commit_seq));
@@ -1440,12 +1480,14 @@ prepare_partitions(ImportRun *run)
 
 /*
  * Insert the batch: its rows, and the LookupEvents entries of those that
- * were not already in the store; then start a new batch.
+ * were not already in the store (a batch without entries, such as one of
+ * data events, by the plain insert); then start a new batch.
  */
 static void
 insert_batch(ImportRun *run)
 {
 	Datum		args[5];
+	bool		lookups = run->nlookups > 0;
 	TrailSqlScope scope;
 	volatile int64 inserted = 0;
 	MemoryContext oldcxt;
@@ -1458,29 +1500,44 @@ insert_batch(ImportRun *run)
 	args[0] = PointerGetDatum(construct_array(run->rows, run->nrows, run->row_type,
 											  run->row_typlen, run->row_typbyval,
 											  run->row_typalign));
-	args[1] = PointerGetDatum(construct_array(run->lookup_keys, run->nlookups,
-											  TEXTOID, -1, false, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_array(run->lookup_values, run->nlookups,
-											  TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_array(run->lookup_times, run->nlookups,
-											  TIMESTAMPTZOID, sizeof(TimestampTz),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[4] = PointerGetDatum(construct_array(run->lookup_ids, run->nlookups,
-											  UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	if (lookups)
+	{
+		args[1] = PointerGetDatum(construct_array(run->lookup_keys, run->nlookups,
+												  TEXTOID, -1, false, TYPALIGN_INT));
+		args[2] = PointerGetDatum(construct_array(run->lookup_values, run->nlookups,
+												  TEXTOID, -1, false, TYPALIGN_INT));
+		args[3] = PointerGetDatum(construct_array(run->lookup_times, run->nlookups,
+												  TIMESTAMPTZOID, sizeof(TimestampTz),
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[4] = PointerGetDatum(construct_array(run->lookup_ids, run->nlookups,
+												  UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	}
 	MemoryContextSwitchTo(oldcxt);
 
 	trail_sql_begin(&scope, run->owner);
 	PG_TRY();
 	{
 		bool		isnull;
-		int			rc = SPI_execute_plan(run->plan, args, NULL, false, 0);
+		int			rc;
 
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "trail: could not insert imported events: %s",
-				 SPI_result_code_string(rc));
-		inserted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_freetuptable(SPI_tuptable);
+		if (!lookups)
+		{
+			rc = SPI_execute_plan(run->events_plan, args, NULL, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "trail: could not insert imported events: %s",
+					 SPI_result_code_string(rc));
+			inserted = SPI_processed;
+		}
+		else
+		{
+			rc = SPI_execute_plan(run->plan, args, NULL, false, 0);
+			if (rc != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "trail: could not insert imported events: %s",
+					 SPI_result_code_string(rc));
+			inserted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+			SPI_freetuptable(SPI_tuptable);
+		}
 	}
 	PG_FINALLY();
 	{
@@ -1495,6 +1552,7 @@ insert_batch(ImportRun *run)
 	run->batch_bytes = 0;
 	run->nlookups = 0;
 	run->lookups_size = 0;
+	run->batch_events = NULL;
 }
 
 /*
@@ -1818,7 +1876,14 @@ check_privileges(void)
 				 errdetail("Only superusers and members of both pg_read_server_files and trail_admin may import log files.")));
 }
 
-/* One statement inserts a batch (see the header) */
+/*
+ * One statement inserts a batch (see the header).  The LookupEvents entries
+ * of the events it inserted cannot be in trail.event_resources already (an
+ * event and its entries are written together, here as when captured,
+ * store.c), and the batch holds each event's entries once (add_lookup,
+ * first_in_batch): they need no ON CONFLICT, whose pre-check and
+ * speculative insertion took a tenth of a management event's import.
+ */
 static const char *const insert_sql =
 "WITH ev AS ("
 " INSERT INTO trail.events SELECT * FROM pg_catalog.unnest($1)"
@@ -1828,9 +1893,12 @@ static const char *const insert_sql =
 " SELECT l.k, l.v, l.t, l.i"
 " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
 " pg_catalog.unnest($4), pg_catalog.unnest($5)) AS l(k, v, t, i)"
-" JOIN ev ON ev.event_id = l.i AND ev.event_time = l.t"
-" ON CONFLICT DO NOTHING)"
+" JOIN ev ON ev.event_id = l.i AND ev.event_time = l.t)"
 " SELECT pg_catalog.count(*) FROM ev";
+
+/* A batch without LookupEvents entries: the rows alone */
+static const char *const insert_events_sql =
+"INSERT INTO trail.events SELECT * FROM pg_catalog.unnest($1) ON CONFLICT DO NOTHING";
 
 /*
  * Set up a run: trail.events' row type and where its columns are, the
@@ -1890,7 +1958,8 @@ start_run(ImportRun *run)
 	PG_TRY();
 	{
 		run->plan = SPI_prepare(insert_sql, lengthof(argtypes), argtypes);
-		if (run->plan == NULL)
+		run->events_plan = SPI_prepare(insert_events_sql, 1, argtypes);
+		if (run->plan == NULL || run->events_plan == NULL)
 			elog(ERROR, "trail: could not prepare the import insert: %s",
 				 SPI_result_code_string(SPI_result));
 	}
