@@ -36,7 +36,10 @@
 #
 # Output: a markdown report on stdout and in bench/results/import-<date>-<time>.md.
 # Settings (environment): FILES (50), PER_FILE (10000), ROUNDS (3), PORT (55451),
-# RESULTS (bench/results), KEEP (0; 1 keeps the temp directory).
+# RESULTS (bench/results), KEEP (0; 1 keeps the temp directory), PG_BIN
+# (/usr/lib/postgresql/15/bin, read by lib.sh: the installation whose server,
+# psql and installed trail.so are measured, e.g. a relocated copy of it; the
+# report names the md5 of the trail.so in `$PG_BIN/pg_config --pkglibdir`).
 # Disk: about 0.3 GB of compressed files, 1.5 GB of cluster per round kept
 # until the round's databases are dropped.
 set -euo pipefail

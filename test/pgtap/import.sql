@@ -3,7 +3,9 @@
 -- .meta.json sidecars and signatures left out); every field of every record
 -- kept (trail.cloudtrail_record() gives the record back, members trail has
 -- no column for included); files imported twice and eventIDs repeated in a
--- file add nothing; bad input (malformed JSON, truncated gzip, no eventTime,
+-- file add nothing, also within a batch that mixes them with new records
+-- over several days; JSON read as jsonb_in reads it (escapes, numbers as
+-- written, repeated keys, deep nesting); bad input (malformed JSON, truncated gzip, no eventTime,
 -- no eventID, an eventID that is no UUID, a top level that is not
 -- {"Records": [...]}, a missing path) is an error naming the file that
 -- leaves nothing imported, also of the good files before the bad one;
@@ -22,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(60);
+SELECT plan(68);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -289,6 +291,50 @@ SELECT is(pg_temp.import(pg_temp.dir() || '/big/b.json.gz'), '1 2 0 0',
 SELECT is(pg_temp.rendered('abababab-abab-4bab-8bab-abababababab'), r, 'and it comes back whole') FROM big;
 
 ------------------------------------------------------------------------------
+-- JSON read as jsonb_in reads it: escapes (\u with surrogate pairs),
+-- numbers as written, repeated keys (the last one wins), and nesting deeper
+-- than the import's own parser takes (jsonb_in parses that record)
+------------------------------------------------------------------------------
+CREATE TEMP TABLE odd AS
+SELECT replace(replace(pg_temp.aws('b1b1b1b1-b1b1-4b1b-8b1b-b1b1b1b1b1b1', pg_temp.ago(1, 15))::text,
+         '"dBInstanceIdentifier": "orders-db"',
+         '"dBInstanceIdentifier": "\u006frders-db \u00e9\u20ac\ud83d\ude00 \/ \"q\" \\ \b\f\n\r\t",'
+         || ' "n": [1.50, -0, 0.0e0, 1E+3, -12345678901234567890.125e-2, 7], "dup": 1, "dup": {"a": 2, "a": [true, false, null]}'),
+         '"eventName": "ModifyDBInstance"', '"eventName": "Ignored", "eventName": "ModifyDBInstance"') AS t,
+       replace(pg_temp.aws('b2b2b2b2-b2b2-4b2b-8b2b-b2b2b2b2b2b2', pg_temp.ago(1, 16))::text,
+         '"dBInstanceIdentifier": "orders-db"',
+         '"dBInstanceIdentifier": "orders-db", "deep": ' || repeat('[', 70) || '"\u00e9"' || repeat(']', 70)) AS deep;
+SELECT pg_temp.write('odd/o.json', '{"Records": [' || t || ',' || deep || ']}') FROM odd;
+SELECT is(pg_temp.import(pg_temp.dir() || '/odd/o.json'), '1 2 0 0', 'records with escapes, odd numbers, repeated keys, deep nesting: imported');
+SELECT is(pg_temp.rendered('b1b1b1b1-b1b1-4b1b-8b1b-b1b1b1b1b1b1')::text, t::jsonb::text,
+	'escapes decoded, numbers as written (1.50, 0.0), the last of repeated keys: as jsonb_in reads them') FROM odd;
+SELECT is(pg_temp.rendered('b2b2b2b2-b2b2-4b2b-8b2b-b2b2b2b2b2b2')::text, deep::jsonb::text,
+	'a record nested 70 deep comes back whole') FROM odd;
+
+------------------------------------------------------------------------------
+-- A batch that mixes new records, repeated ones and ones already in the
+-- store, over several days
+------------------------------------------------------------------------------
+SELECT pg_temp.write('mix/m.json', pg_temp.log(ARRAY[
+	pg_temp.aws('fc3af1a1-b707-4de7-be09-0f3f8c6eaa69', a->>'eventTime'),	-- in the store
+	pg_temp.aws('c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1', pg_temp.ago(2, 20)),
+	pg_temp.aws('c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1', pg_temp.ago(4, 20)),	-- another time: another event
+	pg_temp.aws('c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1', pg_temp.ago(2, 20)),	-- repeated
+	pg_temp.s3('c2c2c2c2-c2c2-4c2c-8c2c-c2c2c2c2c2c2', pg_temp.ago(5, 20)),
+	pg_temp.s3('c2c2c2c2-c2c2-4c2c-8c2c-c2c2c2c2c2c2', pg_temp.ago(5, 20))]))	-- repeated
+  FROM recs;
+SELECT is(pg_temp.import(pg_temp.dir() || '/mix/m.json'), '1 3 3 0',
+	'a batch mixing new, repeated and stored records: 3 imported, 3 duplicates');
+SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1'), 4,
+	'lookup entries for each of the two new events once, none for the repeated record');
+SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'fc3af1a1-b707-4de7-be09-0f3f8c6eaa69'), 2,
+	'none again for the record already in the store');
+SELECT is((SELECT count(DISTINCT tableoid)::int FROM trail.events
+            WHERE event_id IN ('c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1', 'c2c2c2c2-c2c2-4c2c-8c2c-c2c2c2c2c2c2')
+              AND tableoid::regclass::text <> 'trail.events_default'), 3,
+	'the batch''s three days, each in its own partition');
+
+------------------------------------------------------------------------------
 -- Imported events are history: no rule fires for them
 ------------------------------------------------------------------------------
 CREATE TABLE rule_sink (event jsonb);
@@ -388,6 +434,15 @@ SELECT pg_temp.write('bad/i/not-uuid.json.gz', pg_temp.log(ARRAY[
 SELECT matches(pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || '/bad/i/not-uuid.json.gz')),
 	'^22P02 could not import CloudTrail log file "[^"]*/bad/i/not-uuid.json.gz": record 3 \(at byte [0-9]+\): eventID "not-a-uuid" is not a UUID$',
 	'an eventID that is not a UUID: an error naming the file and the record');
+SELECT pg_temp.write('bad/u/nul.json', pg_temp.log(ARRAY[
+	pg_temp.aws('a0000000-0000-4000-8000-00000000000c', pg_temp.ago(1))]));
+DO $$ BEGIN
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
+		format('sed -i ''s/"orders-db"/"orders\\u0000db"/'' %s/bad/u/nul.json', pg_temp.dir()));
+END $$;
+SELECT matches(pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || '/bad/u/nul.json')),
+	'^22P02 could not import CloudTrail log file "[^"]*/bad/u/nul.json": record 1 \(at byte 13\): unsupported Unicode escape sequence$',
+	'a \u0000 escape (which jsonb cannot hold): an error naming the file and the record');
 SELECT pg_temp.write('bad/top/array.json', '[' || pg_temp.aws('a0000000-0000-4000-8000-00000000000a', pg_temp.ago(1))::text || ']');
 SELECT is(pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || '/bad/top/array.json')),
 	format('22P02 could not import CloudTrail log file "%s": it is not a CloudTrail log file: the top level is not {"Records": [...]}',
