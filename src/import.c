@@ -1142,19 +1142,12 @@ fast_escaped_string(const char *p, const char *esc, const char *end,
 				appendStringInfoChar(&buf, p[1]);
 				break;
 			case 'b':
-				appendStringInfoChar(&buf, '\b');
-				break;
 			case 'f':
-				appendStringInfoChar(&buf, '\f');
-				break;
 			case 'n':
-				appendStringInfoChar(&buf, '\n');
-				break;
 			case 'r':
-				appendStringInfoChar(&buf, '\r');
-				break;
 			case 't':
-				appendStringInfoChar(&buf, '\t');
+				/* the control character of the same place in "\b\f\n\r\t" */
+				appendStringInfoChar(&buf, "\b\f\n\r\t"[strchr("bfnrt", p[1]) - "bfnrt"]);
 				break;
 			case 'u':
 				ch = hex4(p + 2, end);
