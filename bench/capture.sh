@@ -84,7 +84,6 @@ done
 ((${#CFGS[@]} > 0)) || { echo "capture.sh: CONFIGS is empty" >&2; exit 2; }
 ((UPDATE_ROWS <= BULK_ROWS)) || { echo "capture.sh: UPDATE_ROWS > BULK_ROWS" >&2; exit 2; }
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 W=$(mktemp -d /tmp/trail-bench-capture-rows.XXXXXX)
 chmod 755 "$W"
@@ -497,14 +496,6 @@ med() { # config metric -> "median min max n" (empty when no value)
 	s=$(awk -v c="$1" -v m="$2" '$1 == c && $3 == m { print $4 }' "$RES" | stats)
 	read -r a b d _ _ n <<<"$s"
 	if ((n > 0)); then echo "$a $b $d $n"; fi
-}
-fmt() { # number decimals: with thousands separators
-	awk -v v="$1" -v d="$2" 'BEGIN {
-		s = sprintf("%.*f", d, v); sign = ""; frac = ""
-		if (substr(s, 1, 1) == "-") { sign = "-"; s = substr(s, 2) }
-		if ((i = index(s, ".")) > 0) { frac = substr(s, i); s = substr(s, 1, i - 1) }
-		r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
-		print sign s r frac }'
 }
 
 workload_table() { # metric unit decimals

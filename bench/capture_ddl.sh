@@ -65,7 +65,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 declare -A SOCK=([trail]="$W/trail/sock" [base]="$W/base/sock")
 declare -A PORT=([trail]=$PORT_TRAIL [base]=$PORT_BASE)

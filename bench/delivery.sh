@@ -127,7 +127,6 @@ done
 ((N > 0 && BATCH > 0 && ROUNDS > 0 && BASE_ROUNDS > 0 && D > 0)) ||
 	{ echo "delivery.sh: N, BATCH, ROUNDS, BASE_ROUNDS and D must be positive" >&2; exit 2; }
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 W=$(mktemp -d /tmp/trail-bench-delivery.XXXXXX)
 chmod 755 "$W"
@@ -138,21 +137,7 @@ VALIDATE_BIN=$("$PG_CONFIG" --bindir)/trail-validate
 
 SAMPLER_PID=
 POLLER_PID=
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	set +e
-	[[ -n $SAMPLER_PID ]] && kill "$SAMPLER_PID" 2>/dev/null
-	[[ -n $POLLER_PID ]] && kill "$POLLER_PID" 2>/dev/null
-	if ((rc != 0)) && [[ -f $C/server.log ]]; then
-		log "failed (exit $rc); the end of the server log:"
-		tail -n 30 "$C/server.log" >&2
-	fi
-	cluster_stop "$C"
-	if ((KEEP)); then log "kept $W (KEEP=1)"; else rm -rf -- "$W"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
+trap stop_bench_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -327,6 +312,7 @@ deliver_round() { # round
 	: >"$W/cpu.$r"
 	cpu_sampler "$W/cpu.$r" &
 	SAMPLER_PID=$!
+	BENCH_PIDS+=("$SAMPLER_PID")
 	# two statements, two transactions: the time is read after the commit
 	t_start=$(psql_db "$db" -At -c "SELECT trail.start_logging('bench')" \
 		-c "SELECT extract(epoch FROM clock_timestamp())" | tail -n 1)
@@ -566,6 +552,7 @@ if ((M > 0)); then
 	: >"$W/poll"
 	bucket_poller "$BUCKETS/lat-bucket" "$W/poll" &
 	POLLER_PID=$!
+	BENCH_PIDS+=("$POLLER_PID")
 	# let the trail's own CreateTrail file go by first
 	sleep $((D + 2))
 	RANDOM=$SEED
@@ -616,15 +603,6 @@ fi
 
 mkdir -p "$RESULTS"
 REPORT="$RESULTS/delivery-$(date +%F-%H%M).md"
-fmt() { # number decimals: with thousands separators ("–" when empty)
-	awk -v v="$1" -v d="$2" 'BEGIN {
-		if (v == "" || v == "–") { print "–"; exit }
-		s = sprintf("%.*f", d, v); sign = ""; frac = ""
-		if (substr(s, 1, 1) == "-") { sign = "-"; s = substr(s, 2) }
-		if ((i = index(s, ".")) > 0) { frac = substr(s, i); s = substr(s, 1, i - 1) }
-		r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
-		print sign s r frac }'
-}
 # "median (min–max)" of a metric, formatted
 mm() { # phase metric decimals
 	local s a lo hi n

@@ -71,7 +71,6 @@ for v in FILES PER_FILE ROUNDS PORT; do
 	[[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "import.sh: $v must be a positive whole number" >&2; exit 2; }
 done
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 W=$(mktemp -d /tmp/trail-bench-import.XXXXXX)
 chmod 755 "$W"
@@ -79,19 +78,7 @@ C=$W/cluster
 SOCK=$C/sock
 DATA=$W/files
 
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	set +e
-	if ((rc != 0)) && [[ -f $C/server.log ]]; then
-		log "failed (exit $rc); the end of the server log:"
-		tail -n 30 "$C/server.log" >&2
-	fi
-	cluster_stop "$C"
-	if ((KEEP)); then log "kept $W (KEEP=1)"; else rm -rf -- "$W"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
+trap stop_bench_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -231,7 +218,6 @@ grep -E ' (ERROR|WARNING|FATAL|PANIC):' "$C/server.log" >"$W/server-problems" ||
 # The report
 ###############################################################################
 rate_stats() { awk -v k="$1" '$1 == k && $3 > 0 { printf "%.0f\n", $4 / $3 }' "$RES" | stats; }
-fmt() { printf "%'.0f" "$1"; }
 REPORT=$W/report.md
 {
 	echo "# trail import: CloudTrail log files into the event store"
@@ -247,8 +233,8 @@ REPORT=$W/report.md
 	echo
 	echo "| bucket | files | records | gzip bytes | JSON bytes | JSON bytes/record |"
 	echo "|---|--:|--:|--:|--:|--:|"
-	echo "| data (S3 GetObject) | $FILES | $(fmt "$N") | $(fmt "$BYTES_DATA") | $(fmt "$RAW_DATA") | $((RAW_DATA / N)) |"
-	echo "| management (RDS calls) | $FILES | $(fmt "$N") | $(fmt "$BYTES_MGMT") | $(fmt "$RAW_MGMT") | $((RAW_MGMT / N)) |"
+	echo "| data (S3 GetObject) | $FILES | $(fmt "$N" 0) | $(fmt "$BYTES_DATA" 0) | $(fmt "$RAW_DATA" 0) | $((RAW_DATA / N)) |"
+	echo "| management (RDS calls) | $FILES | $(fmt "$N" 0) | $(fmt "$BYTES_MGMT" 0) | $(fmt "$RAW_MGMT" 0) | $((RAW_MGMT / N)) |"
 	echo
 	echo "## Import throughput"
 	echo
@@ -265,12 +251,12 @@ REPORT=$W/report.md
 	echo
 	for kind in data management; do
 		read -r med min max _ _ n <<<"$(rate_stats "$kind")"
-		echo "- $kind: **$(fmt "$med") records/s** median ($(fmt "$min")–$(fmt "$max")) over $n rounds;" \
+		echo "- $kind: **$(fmt "$med" 0) records/s** median ($(fmt "$min" 0)–$(fmt "$max" 0)) over $n rounds;" \
 			"goal 50,000 records/s: $(awk -v m="$med" 'BEGIN { print (m >= 50000 ? "met" : "missed") }');"
 		read -r med min max _ _ n <<<"$(rate_stats "$kind-again")"
-		echo "  again (no insert): $(fmt "$med") records/s ($(fmt "$min")–$(fmt "$max"));"
+		echo "  again (no insert): $(fmt "$med" 0) records/s ($(fmt "$min" 0)–$(fmt "$max" 0));"
 		read -r med min max _ _ n <<<"$(rate_stats "$kind-zcat")"
-		echo "  zcat alone: $(fmt "$med") records/s ($(fmt "$min")–$(fmt "$max"))"
+		echo "  zcat alone: $(fmt "$med" 0) records/s ($(fmt "$min" 0)–$(fmt "$max" 0))"
 	done
 	if [[ -s $PROBLEMS ]]; then
 		echo

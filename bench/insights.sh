@@ -131,7 +131,6 @@ done
 }
 ((PER_DAY % FILES_PER_DAY == 0)) || { echo "insights.sh: PER_DAY must be a multiple of FILES_PER_DAY" >&2; exit 2; }
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 TOTAL=$((DAYS * PER_DAY))
 PER_MINUTE=$((PER_DAY / 1440))
@@ -151,19 +150,7 @@ SOCK=$C/sock
 FILES=$W/files
 DB=insights
 
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	set +e
-	if ((rc != 0)) && [[ -f $C/server.log ]]; then
-		log "failed (exit $rc); the end of the server log:"
-		tail -n 30 "$C/server.log" >&2
-	fi
-	cluster_stop "$C"
-	if ((KEEP)); then log "kept $W (KEEP=1)"; else rm -rf -- "$W"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
+trap stop_bench_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -484,15 +471,6 @@ fi
 
 mkdir -p "$RESULTS"
 REPORT="$RESULTS/insights-$(date +%F-%H%M).md"
-fmt() { # number decimals: with thousands separators ("–" when empty)
-	awk -v v="$1" -v d="$2" 'BEGIN {
-		if (v == "" || v == "–") { print "–"; exit }
-		s = sprintf("%.*f", d, v); sign = ""; frac = ""
-		if (substr(s, 1, 1) == "-") { sign = "-"; s = substr(s, 2) }
-		if ((i = index(s, ".")) > 0) { frac = substr(s, i); s = substr(s, 1, i - 1) }
-		r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
-		print sign s r frac }'
-}
 mm() { # phase metric decimals: "median (min–max)"
 	local s a lo hi n
 	s=$(med "$1" "$2")

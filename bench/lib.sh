@@ -115,3 +115,36 @@ machine_section() {
 	echo "$2" | grep -v -e '^- host' -e '^- server' -e 'other PostgreSQL'
 	echo
 }
+
+# a timestamped line on stderr
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# fmt number decimals: the number with thousands separators ("–" when empty)
+fmt() {
+	awk -v v="$1" -v d="$2" 'BEGIN {
+		if (v == "" || v == "–") { print "–"; exit }
+		s = sprintf("%.*f", d, v); sign = ""; frac = ""
+		if (substr(s, 1, 1) == "-") { sign = "-"; s = substr(s, 2) }
+		if ((i = index(s, ".")) > 0) { frac = substr(s, i); s = substr(s, 1, i - 1) }
+		r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+		print sign s r frac }'
+}
+
+# The end of a bench that runs one cluster in $C inside its work directory
+# $W (trap it on EXIT): on failure, the end of the server log; then the
+# cluster stopped and $W removed, unless KEEP=1.  A script that starts
+# background processes lists their pids in BENCH_PIDS.
+BENCH_PIDS=()
+stop_bench_cluster() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	set +e
+	for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	if ((rc != 0)) && [[ -f $C/server.log ]]; then
+		log "failed (exit $rc); the end of the server log:"
+		tail -n 30 "$C/server.log" >&2
+	fi
+	cluster_stop "$C"
+	if ((KEEP)); then log "kept $W (KEEP=1)"; else rm -rf -- "$W"; fi
+	exit "$rc"
+}

@@ -99,7 +99,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # EXPLAIN output with runs of partition scans (sibling nodes "... on
 # events_YYYYMMDD") reduced to the first two and one summary line: count,
@@ -474,7 +473,7 @@ mkdir -p "$BENCH/results"
 REPORT="$BENCH/results/lookup-$(date +%F-%H%M).md"
 
 stats_of() { awk -v id="$1" '$1 == id { print $2 }' "$WORK/samples" | stats; }
-fmt() { awk -v v="$1" 'BEGIN { if (v < 10) printf "%.2f", v; else if (v < 100) printf "%.1f", v; else printf "%.0f", v }'; }
+ms() { awk -v v="$1" 'BEGIN { if (v < 10) printf "%.2f", v; else if (v < 100) printf "%.1f", v; else printf "%.0f", v }'; }
 
 read -r BASE _ < <(stats_of "0:p1")
 SLOW=()
@@ -523,7 +522,7 @@ SLOW=()
 			fi
 			shown=$value
 			[[ $key == EventId || $key == AccessKeyId ]] && shown="\`$value\`"
-			echo "| $label | $shown | ${COUNTS[$i]} | $page | $(fmt "$med") | $(fmt "$mn")–$(fmt "$mx") | $(fmt "$q1")–$(fmt "$q3") | $(awk -v a="$med" -v b="$BASE" 'BEGIN { printf "%.2f", a / b }') | ${PLAN_MS[$id]:-–} | ${EXEC_MS[$id]:-–} | $flag |"
+			echo "| $label | $shown | ${COUNTS[$i]} | $page | $(ms "$med") | $(ms "$mn")–$(ms "$mx") | $(ms "$q1")–$(ms "$q3") | $(awk -v a="$med" -v b="$BASE" 'BEGIN { printf "%.2f", a / b }') | ${PLAN_MS[$id]:-–} | ${EXEC_MS[$id]:-–} | $flag |"
 		done
 	done
 	echo
@@ -573,7 +572,7 @@ if ((${#SHOW[@]} > 0)); then
 			echo
 			echo "### $label, ${id#*:}: \`$(cut -c1-200 "$WORK/q/$id")\`"
 			echo
-			echo "Median $(fmt "$(stats_of "$id" | cut -d' ' -f1)") ms; page query: planning ${PLAN_MS[$id]:-?} ms, execution ${EXEC_MS[$id]:-?} ms."
+			echo "Median $(ms "$(stats_of "$id" | cut -d' ' -f1)") ms; page query: planning ${PLAN_MS[$id]:-?} ms, execution ${EXEC_MS[$id]:-?} ms."
 			echo
 			echo '```'
 			"${PSQL[@]}" -f "$WORK/explain.sql" 2>&1 >/dev/null |

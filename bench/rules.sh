@@ -97,7 +97,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 CONFIGS=(no-trail trail trail-100-rules trail-100-rules+1-all)
 declare -A DBNAME=([no-trail]=b_notrail [trail]=b_trail [trail-100-rules]=b_rules [trail-100-rules+1-all]=b_rules_all)

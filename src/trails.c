@@ -645,6 +645,34 @@ trail_stop_logging(PG_FUNCTION_ARGS)
 }
 
 /*
+ * What the Put*Selectors calls share once their arguments are checked:
+ * record the call, its parameters the trail's name and the selectors under
+ * member, then store the selectors in column of the trail (SQL NULL when
+ * none is NULL).
+ */
+static void
+store_selectors(const char *api, const char *name, const char *member,
+				const char *column, Jsonb *selectors, bool none)
+{
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', none ? 'n' : ' '};
+	StringInfoData params;
+
+	initStringInfo(&params);
+	appendStringInfoString(&params, "{\"trailName\":");
+	escape_json(&params, name);
+	appendStringInfo(&params, ",\"%s\":%s}", member,
+					 selectors ? JsonbToCString(NULL, &selectors->root, VARSIZE(selectors)) : "null");
+	record_call(api, name, params.data);
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = none ? (Datum) 0 : JsonbPGetDatum(selectors);
+	(void) trail_sql_run(psprintf("UPDATE trail.trails SET %s = $2 WHERE name = $1", column),
+						 2, types, values, nulls, NULL, NULL);
+}
+
+/*
  * trail.put_event_selectors(trail_name, advanced_event_selectors)
  */
 Datum
@@ -653,10 +681,8 @@ trail_put_event_selectors(PG_FUNCTION_ARGS)
 	TrailSettings t;
 	char	   *name = text_arg(fcinfo, 0);
 	Jsonb	   *selectors = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', selectors ? ' ' : 'n'};
-	StringInfoData params;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
 	bool		isnull;
 	Datum		result;
 
@@ -666,23 +692,14 @@ trail_put_event_selectors(PG_FUNCTION_ARGS)
 	read_trail(name, &t);
 	if (selectors != NULL)
 		trail_selectors_validate(selectors);
-
-	initStringInfo(&params);
-	appendStringInfoString(&params, "{\"trailName\":");
-	escape_json(&params, name);
-	appendStringInfo(&params, ",\"advancedEventSelectors\":%s}",
-					 selectors ? JsonbToCString(NULL, &selectors->root, VARSIZE(selectors)) : "null");
-	record_call("PutEventSelectors", name, params.data);
-
-	values[0] = CStringGetTextDatum(name);
-	values[1] = selectors ? JsonbPGetDatum(selectors) : (Datum) 0;
-	(void) trail_sql_run("UPDATE trail.trails SET advanced_event_selectors = $2 WHERE name = $1",
-						 2, types, values, nulls, NULL, NULL);
+	store_selectors("PutEventSelectors", name, "advancedEventSelectors",
+					"advanced_event_selectors", selectors, selectors == NULL);
 
 	/* the union of all selectors decides capture: every backend reloads */
 	CacheInvalidateRelcacheByRelid(get_relname_relid("trails", trail_catalog()->namespace_oid));
 	trail_data_store_reconcile();
 
+	values[0] = CStringGetTextDatum(name);
 	result = trail_sql_run("SELECT trail.get_event_selectors($1)", 1, types, values, NULL,
 						   CurrentMemoryContext, &isnull);
 	PG_RETURN_DATUM(result);
@@ -742,10 +759,8 @@ trail_put_insight_selectors(PG_FUNCTION_ARGS)
 	TrailSettings t;
 	char	   *name = text_arg(fcinfo, 0);
 	Jsonb	   *selectors = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-	StringInfoData params;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
 	bool		isnull;
 
 	trail_require_catalog();
@@ -755,19 +770,11 @@ trail_put_insight_selectors(PG_FUNCTION_ARGS)
 		invalid_parameter("InvalidInsightSelectorsException", "insight_selectors must not be NULL");
 	read_trail(name, &t);
 	check_insight_selectors(selectors);
-
-	initStringInfo(&params);
-	appendStringInfoString(&params, "{\"trailName\":");
-	escape_json(&params, name);
-	appendStringInfo(&params, ",\"insightSelectors\":%s}",
-					 JsonbToCString(NULL, &selectors->root, VARSIZE(selectors)));
-	record_call("PutInsightSelectors", name, params.data);
+	/* an empty list turns Insights off: no selectors */
+	store_selectors("PutInsightSelectors", name, "insightSelectors", "insight_selectors",
+					selectors, JB_ROOT_COUNT(selectors) == 0);
 
 	values[0] = CStringGetTextDatum(name);
-	values[1] = JsonbPGetDatum(selectors);
-	nulls[1] = JB_ROOT_COUNT(selectors) == 0 ? 'n' : ' ';
-	(void) trail_sql_run("UPDATE trail.trails SET insight_selectors = $2 WHERE name = $1",
-						 2, types, values, nulls, NULL, NULL);
 	PG_RETURN_DATUM(trail_sql_run("SELECT pg_catalog.jsonb_build_object('TrailARN',"
 								  " trail.trail_arn($1), 'InsightSelectors',"
 								  " coalesce(t.insight_selectors, '[]'))"
