@@ -56,17 +56,8 @@ LANGUAGE sql AS $$
 		'recipientAccountId', '123456789012', 'eventCategory', 'Management'))
 $$;
 
--- Write the records a query returns as one gzipped CloudTrail log file.
--- (CSV with a quote and delimiter that never occur leaves the JSON as is.)
-CREATE FUNCTION pg_temp.write_log(path text, query text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE format($c$COPY (SELECT '{"Records":[' || string_agg(r::text, ',') || ']}'
-	                        FROM (%s) x(r)) TO PROGRAM %L
-	                  WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')$c$,
-	               query, 'gzip > ' || path);
-END
-$$;
+-- pg_temp.write_log(path, query), shared with test/system/070_insights.pl
+\ir ../system/write_log.sql
 
 -- Days whose totals (sums, sums of squares, busiest minutes) disagree with
 -- their minutes: the baselines are made from the totals.

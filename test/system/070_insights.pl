@@ -49,6 +49,7 @@ use strict;
 use warnings;
 
 use Digest::SHA qw(sha256_hex);
+use File::Basename qw(dirname);
 use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
@@ -108,19 +109,8 @@ LANGUAGE sql AS $$
 	  FROM (SELECT system_identifier::text AS id FROM pg_control_system()) a
 $$});
 
-	# Write the records a query returns as one gzipped CloudTrail log file
-	# (CSV with a quote and delimiter that never occur leaves the JSON as is).
-	$q->query_safe(
-		q{
-CREATE FUNCTION pg_temp.write_log(path text, query text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE format($c$COPY (SELECT '{"Records":[' || string_agg(r::text, ',') || ']}'
-	                        FROM (%s) x(r)) TO PROGRAM %L
-	                  WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')$c$,
-	               query, 'gzip > ' || path);
-END
-$$});
+	# pg_temp.write_log(path, query): one gzipped CloudTrail log file
+	$q->query_safe(slurp_file(dirname(__FILE__) . '/write_log.sql'));
 
 	$listener = $node->background_psql('postgres');
 	$listener->set_query_timer_restart;
