@@ -37,17 +37,18 @@
  *	  lacks although its column needs a value (eventCategory before format
  *	  1.07) gets a stand-in value and is listed as absent there (record.c
  *	  renders accordingly).
- *	- Rows go in batches: one SPI statement inserts a batch as an array of
- *	  trail.events rows with ON CONFLICT DO NOTHING, so partition routing,
- *	  every index and the append-only protection (the statement runs inside
- *	  trail_sql_begin()) are the executor's as for any insert, and the unique
- *	  indexes on (event_id, event_time) — management and insight events,
- *	  and imported data events — turn records already in the store, or
- *	  repeated in a file, into counted duplicates.  The same statement adds
- *	  the LookupEvents entries (trail.event_resources) of the rows it
- *	  inserted (a batch without entries, e.g. of data events, is inserted
- *	  alone).  Per-record and per-batch memory contexts are reset as they
- *	  go.
+ *	- Rows go in batches of up to a thousand, written straight into the
+ *	  partition of their day by the table AM's multi-insert, the way COPY
+ *	  writes (bulk_write.c), not through an INSERT statement: its executor,
+ *	  partition routing and speculative insertion took half of an import's
+ *	  time.  Each row is first looked up in the unique indexes on (event_id,
+ *	  event_time) its category has (management and insight events, and
+ *	  imported data events), as ON CONFLICT DO NOTHING would: a record
+ *	  already in the store, or earlier in the batch, is a counted duplicate.
+ *	  The LookupEvents entries (trail.event_resources) of the events written
+ *	  follow, the same way.  One import runs at a time (a lock on the
+ *	  extension), so that no two find the same record absent.  Per-record
+ *	  and per-batch memory contexts are reset as they go.
  *	- Before a batch is inserted, the days it covers get their partitions
  *	  (partition.c, as maintenance makes them): history must not pile up in
  *	  the default partition.  Records older than trail.retention_start() are
@@ -76,9 +77,11 @@
 #include <zlib.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_extension.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -94,6 +97,7 @@
 #include "utils/numeric.h"
 #include "utils/typcache.h"
 
+#include "bulk_write.h"
 #include "catalog.h"
 #include "commit_order.h"
 #include "context.h"
@@ -252,12 +256,24 @@ typedef struct ImportFile
 	int64		record_offset;	/* where the record started */
 } ImportFile;
 
-/* An event of the batch given LookupEvents entries (its unique key) */
-typedef struct BatchEvent
+/* The unique key of an imported event */
+typedef struct BatchKey
 {
 	pg_uuid_t	id;
 	TimestampTz time;
+} BatchKey;
+
+/* An event of the batch, and whether it was written (not a duplicate) */
+typedef struct BatchEvent
+{
+	BatchKey	key;
+	bool		written;
 } BatchEvent;
+
+/* trail.event_resources' columns, in the order of ImportRun.lookup_* */
+static const char *const lookup_columns[] = {
+	"lookup_key", "lookup_value", "event_time", "event_id"
+};
 
 /* One call of trail.import_logs() */
 typedef struct ImportRun
@@ -270,15 +286,11 @@ typedef struct ImportRun
 
 	TimestampTz retention_start;
 	int64		commit_seq;
-	Oid			owner;			/* runs the inserts */
 	TupleDesc	desc;			/* trail.events' row type */
 	AttrNumber	attnums[IC_NCOLUMNS];
-	Oid			row_type;
-	int16		row_typlen;
-	bool		row_typbyval;
-	char		row_typalign;
-	SPIPlanPtr	plan;			/* inserts a batch and its lookup entries */
-	SPIPlanPtr	events_plan;	/* inserts a batch that has none */
+	Oid			lookup_relid;	/* trail.event_resources */
+	TupleDesc	lookup_desc;
+	AttrNumber	lookup_attnums[lengthof(lookup_columns)];
 	Datum	   *values;			/* one row's, desc->natts of them */
 	bool	   *nulls;
 	Datum		imported_from;	/* the current file's path, as text */
@@ -286,8 +298,9 @@ typedef struct ImportRun
 	/* the batch, in batch_cxt */
 	MemoryContext batch_cxt;
 	MemoryContext record_cxt;	/* reset after each record */
-	Datum	   *rows;			/* trail.events rows */
+	HeapTuple  *rows;			/* trail.events rows */
 	TimestampTz *row_times;
+	pg_uuid_t  *row_ids;
 	int			nrows;
 	Size		batch_bytes;
 	Datum	   *lookup_keys;	/* trail.event_resources entries */
@@ -296,7 +309,7 @@ typedef struct ImportRun
 	Datum	   *lookup_ids;
 	int			nlookups;
 	int			lookups_size;
-	HTAB	   *batch_events;	/* the events given lookup entries */
+	HTAB	   *batch_events;	/* its events, by key */
 
 	/* days known to have their partitions, in the run's context */
 	TimestampTz *days;
@@ -905,23 +918,19 @@ value_text(JsonbValue *v)
 }
 
 /*
- * Is this the first time the batch sees an event that has LookupEvents
- * entries?  A record repeated in the batch is a duplicate the insert skips;
- * its entries, given once already, must not reach the insert twice (it
- * adds the entries of the events it inserted without checking for
- * existing ones, see insert_sql).
+ * The batch's entry of an event (made if new; *found says if it was not).
  */
-static bool
-first_in_batch(ImportRun *run, const pg_uuid_t *id, TimestampTz time)
+static BatchEvent *
+batch_event(ImportRun *run, const pg_uuid_t *id, TimestampTz time, bool *found)
 {
-	BatchEvent	key;
-	bool		found;
+	BatchKey	key;
+	BatchEvent *ev;
 
 	if (run->batch_events == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = sizeof(BatchEvent);
+		ctl.keysize = sizeof(BatchKey);
 		ctl.entrysize = sizeof(BatchEvent);
 		ctl.hcxt = run->batch_cxt;
 		run->batch_events = hash_create("trail import batch events", BATCH_ROWS, &ctl,
@@ -930,14 +939,17 @@ first_in_batch(ImportRun *run, const pg_uuid_t *id, TimestampTz time)
 	memset(&key, 0, sizeof(key));
 	key.id = *id;
 	key.time = time;
-	(void) hash_search(run->batch_events, &key, HASH_ENTER, &found);
-	return !found;
+	ev = hash_search(run->batch_events, &key, HASH_ENTER, found);
+	if (!*found)
+		ev->written = true;
+	return ev;
 }
 
 /*
  * Turn one parsed record (an object, see parse_record) into a row of the
- * batch, or count it as expired.  Runs in the per-record context; the row
- * is formed in the batch's.
+ * batch, or count it as expired, or as a duplicate when the batch has it
+ * already.  Runs in the per-record context; the row is formed in the
+ * batch's.
  */
 static void
 add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
@@ -951,6 +963,7 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 	bool		insight;
 	bool		lookups;
 	bool		seen[NUM_RECORD_MEMBERS];
+	bool		repeated;
 	int			absent = 0;
 	int			i;
 	MemoryContext oldcxt;
@@ -974,13 +987,17 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 		run->expired++;
 		return;
 	}
-	/* the batch's lookup entries point to it */
-	event_id = MemoryContextAlloc(run->batch_cxt, sizeof(pg_uuid_t));
-	*event_id = id;
+	/* a record repeated within the batch is a duplicate at once */
+	event_id = &batch_event(run, &id, event_time, &repeated)->key.id;
+	if (repeated)
+	{
+		run->duplicates++;
+		return;
+	}
 
 	category = record_category(record);
 	insight = strcmp(category, "Insight") == 0;
-	lookups = strcmp(category, "Data") != 0 && first_in_batch(run, &id, event_time);
+	lookups = strcmp(category, "Data") != 0;
 
 	memset(run->nulls, true, sizeof(bool) * run->desc->natts);
 	set_column(run, IC_COMMIT_SEQ, Int64GetDatum(run->commit_seq));
@@ -1044,8 +1061,9 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
 	tuple = heap_form_tuple(run->desc, run->values, run->nulls);
-	run->rows[run->nrows] = HeapTupleGetDatum(tuple);
+	run->rows[run->nrows] = tuple;
 	run->row_times[run->nrows] = event_time;
+	run->row_ids[run->nrows] = id;
 	run->nrows++;
 	run->batch_bytes += tuple->t_len;
 	MemoryContextSwitchTo(oldcxt);
@@ -1472,74 +1490,96 @@ prepare_partitions(ImportRun *run)
 }
 
 /*
- * Insert the batch: its rows, and the LookupEvents entries of those that
- * were not already in the store (a batch without entries, such as one of
- * data events, by the plain insert); then start a new batch.
+ * Write the rows of the batch that fall in one partition (rows[first..],
+ * those of the day of rows[first] not yet written), skipping those already
+ * in the store, and note which were written in the batch's events.
+ */
+static void
+write_day(ImportRun *run, int first, bool *done)
+{
+	TimestampTz day = trail_utc_day_start(run->row_times[first]);
+	HeapTuple  *tuples = palloc(sizeof(HeapTuple) * run->nrows);
+	int		   *which = palloc(sizeof(int) * run->nrows);
+	bool	   *written = palloc(sizeof(bool) * run->nrows);
+	int			n = 0;
+	int			i;
+
+	for (i = first; i < run->nrows; i++)
+	{
+		if (done[i] || trail_utc_day_start(run->row_times[i]) != day)
+			continue;
+		done[i] = true;
+		which[n] = i;
+		tuples[n++] = run->rows[i];
+	}
+	run->imported += trail_bulk_write(trail_partition_for("events", day), run->desc,
+									  tuples, n, written);
+	for (i = 0; i < n; i++)
+	{
+		bool		found;
+
+		if (written[i])
+			continue;
+		run->duplicates++;
+		batch_event(run, &run->row_ids[which[i]], run->row_times[which[i]],
+					&found)->written = false;
+	}
+}
+
+/*
+ * Write the LookupEvents entries of the batch's events that were written
+ * (a duplicate's entries are in the store with it).
+ */
+static void
+write_lookups(ImportRun *run)
+{
+	HeapTuple  *tuples = palloc(sizeof(HeapTuple) * run->nlookups);
+	Datum		values[lengthof(lookup_columns)];
+	bool		nulls[lengthof(lookup_columns)];
+	int			n = 0;
+	int			i;
+
+	memset(nulls, false, sizeof(nulls));
+	for (i = 0; i < run->nlookups; i++)
+	{
+		bool		found;
+		TimestampTz t = DatumGetTimestampTz(run->lookup_times[i]);
+
+		if (!batch_event(run, DatumGetUUIDP(run->lookup_ids[i]), t, &found)->written)
+			continue;
+		values[run->lookup_attnums[0] - 1] = run->lookup_keys[i];
+		values[run->lookup_attnums[1] - 1] = run->lookup_values[i];
+		values[run->lookup_attnums[2] - 1] = run->lookup_times[i];
+		values[run->lookup_attnums[3] - 1] = run->lookup_ids[i];
+		tuples[n++] = heap_form_tuple(run->lookup_desc, values, nulls);
+	}
+	if (n > 0)
+		(void) trail_bulk_write(run->lookup_relid, run->lookup_desc, tuples, n, NULL);
+}
+
+/*
+ * Write the batch, each day's rows into the day's partition, then the
+ * LookupEvents entries of those written; then start a new batch.
  */
 static void
 insert_batch(ImportRun *run)
 {
-	Datum		args[5];
-	bool		lookups = run->nlookups > 0;
-	TrailSqlScope scope;
-	volatile int64 inserted = 0;
 	MemoryContext oldcxt;
+	bool	   *done;
+	int			i;
 
 	if (run->nrows == 0)
 		return;
 	prepare_partitions(run);
 
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
-	args[0] = PointerGetDatum(construct_array(run->rows, run->nrows, run->row_type,
-											  run->row_typlen, run->row_typbyval,
-											  run->row_typalign));
-	if (lookups)
-	{
-		args[1] = PointerGetDatum(construct_array(run->lookup_keys, run->nlookups,
-												  TEXTOID, -1, false, TYPALIGN_INT));
-		args[2] = PointerGetDatum(construct_array(run->lookup_values, run->nlookups,
-												  TEXTOID, -1, false, TYPALIGN_INT));
-		args[3] = PointerGetDatum(construct_array(run->lookup_times, run->nlookups,
-												  TIMESTAMPTZOID, sizeof(TimestampTz),
-												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[4] = PointerGetDatum(construct_array(run->lookup_ids, run->nlookups,
-												  UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	}
+	done = palloc0(sizeof(bool) * run->nrows);
+	for (i = 0; i < run->nrows; i++)
+		if (!done[i])
+			write_day(run, i, done);
+	write_lookups(run);
 	MemoryContextSwitchTo(oldcxt);
 
-	trail_sql_begin(&scope, run->owner);
-	PG_TRY();
-	{
-		bool		isnull;
-		int			rc;
-
-		if (!lookups)
-		{
-			rc = SPI_execute_plan(run->events_plan, args, NULL, false, 0);
-			if (rc != SPI_OK_INSERT)
-				elog(ERROR, "trail: could not insert imported events: %s",
-					 SPI_result_code_string(rc));
-			inserted = SPI_processed;
-		}
-		else
-		{
-			rc = SPI_execute_plan(run->plan, args, NULL, false, 0);
-			if (rc != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "trail: could not insert imported events: %s",
-					 SPI_result_code_string(rc));
-			inserted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-		}
-	}
-	PG_FINALLY();
-	{
-		trail_sql_end(&scope);
-	}
-	PG_END_TRY();
-
-	run->imported += inserted;
-	run->duplicates += run->nrows - inserted;
 	MemoryContextReset(run->batch_cxt);
 	run->nrows = 0;
 	run->batch_bytes = 0;
@@ -1870,54 +1910,33 @@ check_privileges(void)
 }
 
 /*
- * One statement inserts a batch (see the header).  The LookupEvents entries
- * of the events it inserted cannot be in trail.event_resources already (an
- * event and its entries are written together, here as when captured,
- * store.c), and the batch holds each event's entries once (add_lookup,
- * first_in_batch): they need no ON CONFLICT, whose pre-check and
- * speculative insertion took a tenth of a management event's import.
- */
-static const char *const insert_sql =
-"WITH ev AS ("
-" INSERT INTO trail.events SELECT * FROM pg_catalog.unnest($1)"
-" ON CONFLICT DO NOTHING RETURNING event_id, event_time),"
-" lk AS ("
-" INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
-" SELECT l.k, l.v, l.t, l.i"
-" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
-" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS l(k, v, t, i)"
-" JOIN ev ON ev.event_id = l.i AND ev.event_time = l.t)"
-" SELECT pg_catalog.count(*) FROM ev";
-
-/* A batch without LookupEvents entries: the rows alone */
-static const char *const insert_events_sql =
-"INSERT INTO trail.events SELECT * FROM pg_catalog.unnest($1) ON CONFLICT DO NOTHING";
-
-/*
- * Set up a run: trail.events' row type and where its columns are, the
- * retention start, the commit sequence number, memory, and the insert
- * (prepared connected to SPI, as the extension owner).
+ * Set up a run: the row types of trail.events and trail.event_resources
+ * and where their columns are, the retention start, the commit sequence
+ * number, memory, and the lock that keeps other imports out.
  */
 static void
 start_run(ImportRun *run)
 {
 	const TrailCatalog *cat = trail_require_catalog();
-	Oid			argtypes[5];
-	TrailSqlScope scope;
+	Relation	lookups;
 	bool		isnull;
 	int			c;
 
+	/*
+	 * One import at a time: a record two imports both found absent would
+	 * make the second fail on the unique index instead of skipping it
+	 * (bulk_write.c).  The extension's own lock, so that nothing else waits.
+	 */
+	LockDatabaseObject(ExtensionRelationId, cat->extension_oid, 0,
+					   ShareUpdateExclusiveLock);
+
 	memset(run, 0, sizeof(*run));
-	run->owner = cat->owner;
 	run->retention_start = DatumGetTimestampTz(trail_sql_run("SELECT trail.retention_start()",
 															  0, NULL, NULL, NULL,
 															  CurrentMemoryContext, &isnull));
 	run->commit_seq = trail_commit_seq();
 
-	run->row_type = get_rel_type_id(cat->events_relid);
-	run->desc = lookup_rowtype_tupdesc_copy(run->row_type, -1);
-	get_typlenbyvalalign(run->row_type, &run->row_typlen, &run->row_typbyval,
-						 &run->row_typalign);
+	run->desc = lookup_rowtype_tupdesc_copy(get_rel_type_id(cat->events_relid), -1);
 	for (c = 0; c < IC_NCOLUMNS; c++)
 	{
 		run->attnums[c] = get_attnum(cat->events_relid, import_column_names[c]);
@@ -1927,8 +1946,25 @@ start_run(ImportRun *run)
 	}
 	run->values = palloc(sizeof(Datum) * run->desc->natts);
 	run->nulls = palloc(sizeof(bool) * run->desc->natts);
-	run->rows = palloc(sizeof(Datum) * BATCH_ROWS);
+	run->lookup_relid = get_relname_relid("event_resources", cat->namespace_oid);
+	if (!OidIsValid(run->lookup_relid))
+		elog(ERROR, "trail: table trail.event_resources is missing");
+	lookups = table_open(run->lookup_relid, AccessShareLock);
+	run->lookup_desc = CreateTupleDescCopy(RelationGetDescr(lookups));
+	table_close(lookups, AccessShareLock);
+	if (run->lookup_desc->natts != lengthof(lookup_columns))
+		elog(ERROR, "trail: trail.event_resources must have the columns %s, %s, %s and %s",
+			 lookup_columns[0], lookup_columns[1], lookup_columns[2], lookup_columns[3]);
+	for (c = 0; c < lengthof(lookup_columns); c++)
+	{
+		run->lookup_attnums[c] = get_attnum(run->lookup_relid, lookup_columns[c]);
+		if (run->lookup_attnums[c] == InvalidAttrNumber)
+			elog(ERROR, "trail: column \"%s\" is missing from trail.event_resources",
+				 lookup_columns[c]);
+	}
+	run->rows = palloc(sizeof(HeapTuple) * BATCH_ROWS);
 	run->row_times = palloc(sizeof(TimestampTz) * BATCH_ROWS);
+	run->row_ids = palloc(sizeof(pg_uuid_t) * BATCH_ROWS);
 	run->days_size = 16;
 	run->days = palloc(sizeof(TimestampTz) * run->days_size);
 	/*
@@ -1941,26 +1977,6 @@ start_run(ImportRun *run)
 										   BATCH_BYTES, BATCH_BYTES, ALLOCSET_DEFAULT_MAXSIZE);
 	run->record_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import record",
 											256 * 1024, 256 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
-
-	argtypes[0] = get_array_type(run->row_type);
-	argtypes[1] = TEXTARRAYOID;
-	argtypes[2] = TEXTARRAYOID;
-	argtypes[3] = TIMESTAMPTZARRAYOID;
-	argtypes[4] = UUIDARRAYOID;
-	trail_sql_begin(&scope, run->owner);
-	PG_TRY();
-	{
-		run->plan = SPI_prepare(insert_sql, lengthof(argtypes), argtypes);
-		run->events_plan = SPI_prepare(insert_events_sql, 1, argtypes);
-		if (run->plan == NULL || run->events_plan == NULL)
-			elog(ERROR, "trail: could not prepare the import insert: %s",
-				 SPI_result_code_string(SPI_result));
-	}
-	PG_FINALLY();
-	{
-		trail_sql_end(&scope);
-	}
-	PG_END_TRY();
 }
 
 /*
@@ -2013,8 +2029,6 @@ trail_import_logs(PG_FUNCTION_ARGS)
 
 	import_cxt = AllocSetContextCreate(CurrentMemoryContext, "trail import",
 									   ALLOCSET_DEFAULT_SIZES);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "trail: SPI_connect failed");
 	oldcxt = MemoryContextSwitchTo(import_cxt);
 	start_run(&run);
 
@@ -2031,7 +2045,6 @@ trail_import_logs(PG_FUNCTION_ARGS)
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
-	SPI_finish();
 
 	result[0] = Int64GetDatum(run.files);
 	result[1] = Int64GetDatum(run.imported);

@@ -23,6 +23,7 @@
 #include "utils/guc.h"
 
 #include "batch.h"
+#include "bulk_write.h"
 #include "capture_data.h"
 #include "capture_session.h"
 #include "capture_utility.h"
@@ -215,6 +216,7 @@ _PG_init(void)
 	trail_capture_utility_init();
 	trail_capture_data_init();
 	trail_batch_init();
+	trail_bulk_write_init();
 	trail_commit_order_init();
 	trail_reactions_init();
 	trail_spool_init();

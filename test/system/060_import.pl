@@ -12,8 +12,13 @@
 #      /proc/<pid>/status) is sampled: every record imported, and the memory
 #      stays far below the file's uncompressed size;
 #  (c) kill -9 of the whole server in the middle of an import of that file
-#      into another database: after the restart nothing of it is there (no
-#      imported event, no StartImport event), and it can be imported again.
+#      (and of three more names of it, to make the import last) into another
+#      database: after the restart nothing of it is there (no
+#      imported event, no StartImport event), and it can be imported again;
+#  (d) two imports of the same bucket at once: the second waits for the
+#      first (rows are written without INSERT ... ON CONFLICT, so imports
+#      take turns) and, once the first commits, finds every record a
+#      duplicate instead of failing or importing it twice.
 #
 # Run by scripts/test.sh (prove, as a non-root user, PostgreSQL::Test::Cluster).
 use strict;
@@ -166,17 +171,21 @@ cmp_ok($max_rss, '<', 150 * 1024,
 ###########################################################################
 $node->safe_psql('postgres', 'CREATE DATABASE crash');
 $node->safe_psql('crash', 'CREATE EXTENSION trail');
+my $bigdir = $node->data_dir . '/bigdir';
+mkdir $bigdir or die "mkdir $bigdir: $!";
+link($big, "$bigdir/big-$_.json.gz") or die "link: $!" for 1 .. 4;
 $h = IPC::Run::start(
 	[ 'psql', '-XAtq', '-d', $node->connstr('crash'), '-c',
-	  "SELECT * FROM trail.import_logs('big.json.gz')" ],
+	  "SELECT * FROM trail.import_logs('bigdir')" ],
 	'>', \$out, '2>', \$err);
-# well into it: the batches of a few seconds are in the table, uncommitted
+# well into it: the first file's batches written, uncommitted (in partitions
+# the import made itself, which other sessions cannot see yet)
 ok( poll_until(
 		$timeout,
 		sub {
 			$node->safe_psql('crash',
-				q{SELECT now() - query_start > interval '3 seconds' FROM pg_stat_activity
-				   WHERE query LIKE '%trail.import_logs(''big%' AND pid <> pg_backend_pid()}) eq 't';
+				q{SELECT now() - query_start > interval '2 seconds' FROM pg_stat_activity
+				   WHERE query LIKE '%trail.import_logs(''bigdir%' AND pid <> pg_backend_pid()}) eq 't';
 		}),
 	'the import is under way');
 my @left = kill9_and_wait($node);
@@ -187,8 +196,41 @@ is( $node->safe_psql('crash',
 		q{SELECT (SELECT count(*) FROM trail.events WHERE imported_from IS NOT NULL)
 		       || ' ' || (SELECT count(*) FROM trail.events WHERE event_name = 'StartImport')}),
 	'0 0', 'after the crash nothing of the import is there (no event, no StartImport)');
-is($node->safe_psql('crash', q{SELECT records_imported FROM trail.import_logs('big.json.gz')}),
-	$nbig, 'and importing again imports the whole file');
+is( $node->safe_psql('crash',
+		q{SELECT records_imported || ' ' || duplicates_skipped FROM trail.import_logs('bigdir')}),
+	"$nbig " . 3 * $nbig, 'and importing again imports the whole file (once)');
+
+###########################################################################
+# (d) two imports of the same files at once
+###########################################################################
+$node->safe_psql('postgres', 'CREATE DATABASE conc');
+$node->safe_psql('conc', 'CREATE EXTENSION trail');
+my $first = $node->background_psql('conc');
+$first->query_safe('BEGIN');
+is($first->query_safe("SELECT records_imported FROM trail.import_logs('pg_trail/buckets/$bucket')"),
+	scalar(keys %delivered), 'a first import, its transaction left open');
+$h = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('conc'), '-c',
+	  "SELECT records_imported || ' ' || duplicates_skipped FROM trail.import_logs('pg_trail/buckets/$bucket')" ],
+	'>', \$out, '2>', \$err);
+ok( poll_until(
+		$timeout,
+		sub {
+			$node->safe_psql('conc',
+				q{SELECT count(*) FROM pg_stat_activity
+				   WHERE query LIKE '%trail.import_logs(%' AND wait_event_type = 'Lock'
+				     AND pid <> pg_backend_pid()}) eq '1';
+		}),
+	'a second import of the same files waits for the first');
+$first->query_safe('COMMIT');
+$first->quit;
+$h->finish;
+chomp $out;
+is($out, '0 ' . scalar(keys %delivered),
+	'once the first commits, the second finds every record a duplicate') or diag($err);
+is( $node->safe_psql('conc',
+		q{SELECT count(*) || ' ' || count(DISTINCT (event_id, event_time)) FROM trail.events WHERE imported_from IS NOT NULL}),
+	scalar(keys %delivered) . ' ' . scalar(keys %delivered), 'each record stored once');
 
 $node->stop;
 done_testing();
