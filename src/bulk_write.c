@@ -217,7 +217,7 @@ drop_duplicates(ResultRelInfo *rri, TupleTableSlot **slots, int n,
  * (opened here, RowExclusiveLock), with their index entries.  With written
  * NULL, every tuple is written; otherwise a tuple a unique index already
  * holds is not, and written[i] tells which were.  Returns the number of
- * tuples written.
+ * tuples written.  The tuples are taken over and freed, written or not.
  */
 int
 trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples, int n,
@@ -254,14 +254,15 @@ trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples, int n,
 	if (written != NULL && rel->rd_rel->relhasindex)
 		ExecOpenIndices(rri, true);
 	/*
-	 * The slots share an unpinned copy of the row type: a thousand slots of
-	 * the relcache's would each pin it in the resource owner, which cost an
-	 * import a twentieth of its time.
+	 * Heap tuple slots, given the tuples to keep and free: the table AM's
+	 * own slots would copy each tuple first.  They share an unpinned copy
+	 * of the row type: a thousand slots of the relcache's would each pin it
+	 * in the resource owner, which cost an import a twentieth of its time.
 	 */
 	slot_desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	for (i = 0; i < nslots; i++)
-		slots[i] = MakeSingleTupleTableSlot(slot_desc, table_slot_callbacks(rel));
+		slots[i] = MakeSingleTupleTableSlot(slot_desc, &TTSOpsHeapTuple);
 
 	for (done = 0; done < n; done += nslots)
 	{
@@ -273,8 +274,13 @@ trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples, int n,
 			HeapTuple	tuple = tuples[done + i];
 
 			if (map != NULL)
-				tuple = execute_attr_map_tuple(tuple, map);
-			ExecForceStoreHeapTuple(tuple, slots[i], false);
+			{
+				HeapTuple	mapped = execute_attr_map_tuple(tuple, map);
+
+				heap_freetuple(tuple);
+				tuple = mapped;
+			}
+			ExecStoreHeapTuple(tuple, slots[i], true);
 		}
 		if (written != NULL)
 			keep = drop_duplicates(rri, slots, chunk, estate, written + done);

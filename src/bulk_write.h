@@ -16,7 +16,8 @@
  * Write n tuples, formed in the row type formed_in, into relation relid,
  * with their index entries.  With written NULL every tuple is written;
  * otherwise a tuple that a unique index already holds is skipped, and
- * written[i] says which were written.  Returns how many were.
+ * written[i] says which were written.  Returns how many were.  The
+ * tuples (palloc'd, each on its own) are taken over and freed.
  */
 extern int	trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples,
 							 int n, bool *written);
