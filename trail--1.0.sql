@@ -64,9 +64,10 @@ CREATE TABLE trail.events_default PARTITION OF trail.events DEFAULT;
 CREATE INDEX events_commit_seq_idx ON trail.events USING brin (commit_seq);
 
 -- event_id is time-ordered (UUIDv7), so (event_id, event_time) is unique
--- across partitions as well as within them.  Like the lookup indexes below it
+-- across partitions as well as within them.  Like the lookup index below it
 -- covers what LookupEvents can see: data events, written in bulk, have no
--- index entries at all.
+-- index entries at all.  EventId lookups use it, and so do the keyed lookups
+-- to fetch each event of their page from its day (lookup.c).
 CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time)
 	WHERE event_category <> 'Data';
 

@@ -466,16 +466,38 @@ for id in "${QIDS[@]}"; do
 			echo ';'
 		done
 		printf '%s\n' '\o'
-		# the innermost statement that reads the events: not top level, calls no
-		# other lookup function (trail.lookup_events -> trail._lookup_events -> ...)
+		# the innermost statement that reads the events: not top level, calls
+		# neither PL/pgSQL layer (trail.lookup_events -> trail._lookup_rows -> a
+		# query on trail.events, or the keyed attributes' trail._lookup_entries)
 		echo "SELECT round((total_plan_time / calls)::numeric, 2), round(mean_exec_time::numeric, 2)
 		        FROM pg_stat_statements
-		       WHERE NOT toplevel AND calls > 0 AND query !~ 'lookup_[a-z_]*\s*\('
+		       WHERE NOT toplevel AND calls > 0 AND query !~ '(lookup_events|_lookup_rows)\s*\('
 		       ORDER BY total_plan_time + total_exec_time DESC LIMIT 1;"
 	} >"$WORK/breakdown.sql"
-	IFS='|' read -r pm em < <("${PSQL[@]}" -At -f "$WORK/breakdown.sql")
+	IFS='|' read -r pm em < <("${PSQL[@]}" -At -f "$WORK/breakdown.sql") || pm='' em=''
 	PLAN_MS[$id]=$pm
 	EXEC_MS[$id]=$em
+done
+
+# What the first call of a new session opens: the relations of schema trail
+# it holds locks on when it ends (a statement keeps the locks of what it
+# opened until the transaction ends; catalog lookups keep none).
+log "relations opened by the first call of a new session"
+declare -A OPENED
+for i in "${!SPECS[@]}"; do
+	OPENED[$i]=$({
+		echo 'BEGIN;'
+		printf '%s\n' '\o /dev/null'
+		cat "$WORK/q/$i:new"
+		echo ';'
+		printf '%s\n' '\o'
+		echo "SELECT count(*) FILTER (WHERE c.relkind IN ('r', 'p')) || ' tables, ' ||
+		              count(*) FILTER (WHERE c.relkind IN ('i', 'I')) || ' indexes'
+		        FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		       WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'
+		         AND c.relnamespace = 'trail'::regnamespace;"
+		echo 'COMMIT;'
+	} | "${PSQL[@]}" -At)
 done
 
 ###############################################################################
@@ -547,6 +569,14 @@ SLOW=()
 	echo "PL/pgSQL, the client round trip and fetching the rows. A new-connection row is the first"
 	echo "call of a new session (one session per lookup and round): it also loads the catalog entries"
 	echo "of every relation the call opens."
+	echo
+	echo "Relations of schema trail that the first call of a new session opens (locked at its end):"
+	echo
+	echo "| lookup | opened |"
+	echo "|---|---|"
+	for i in "${!SPECS[@]}"; do
+		echo "| ${SPECS[$i]%%|*} | ${OPENED[$i]} |"
+	done
 } >"$REPORT"
 
 # The plans of the slowest pages, as they run inside lookup_events.
