@@ -64,9 +64,10 @@ CREATE TABLE trail.events_default PARTITION OF trail.events DEFAULT;
 CREATE INDEX events_commit_seq_idx ON trail.events USING brin (commit_seq);
 
 -- event_id is time-ordered (UUIDv7), so (event_id, event_time) is unique
--- across partitions as well as within them.  Like the lookup indexes below it
+-- across partitions as well as within them.  Like the lookup index below it
 -- covers what LookupEvents can see: data events, written in bulk, have no
--- index entries at all.
+-- index entries at all.  EventId lookups use it, and so do the keyed lookups
+-- to fetch each event of their page from its day (lookup.c).
 CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time)
 	WHERE event_category <> 'Data';
 
@@ -75,37 +76,40 @@ CREATE UNIQUE INDEX events_event_id_idx ON trail.events (event_id, event_time)
 CREATE UNIQUE INDEX events_imported_data_id_idx ON trail.events (event_id, event_time)
 	WHERE event_category = 'Data' AND imported_from IS NOT NULL;
 
--- Lookup indexes cover only what LookupEvents can see (management and insight
--- events), in newest-first keyset order; data events pay for none of them.
+-- The lookup index of the unfiltered and ReadOnly lookups covers only what
+-- LookupEvents can see (management and insight events), in newest-first
+-- keyset order; data events pay for none of it.
 CREATE INDEX events_time_idx ON trail.events (event_time, event_id)
 	WHERE event_category <> 'Data';
-CREATE INDEX events_event_name_idx ON trail.events (event_name, event_time, event_id)
-	WHERE event_category <> 'Data';
-CREATE INDEX events_user_name_idx ON trail.events (user_name, event_time, event_id)
-	WHERE event_category <> 'Data';
-CREATE INDEX events_event_source_idx ON trail.events (event_source, event_time, event_id)
-	WHERE event_category <> 'Data';
-CREATE INDEX events_access_key_id_idx ON trail.events (access_key_id, event_time, event_id)
-	WHERE event_category <> 'Data';
 
--- LookupEvents' ResourceType and ResourceName match any element of the
--- resources array.  A GIN index finds such rows but not in time order, which
--- makes the newest page of a common type cost a scan of all its rows; this
--- side index keeps one row per distinct (key, value) of each management or
--- insight event, in btree order, so every page is a short backward scan.
--- It is not partitioned (one index to plan and descend); maintenance deletes
--- its rows together with the days they point to.
+-- LookupEvents' keyed attributes: EventName, Username, EventSource and
+-- AccessKeyId (a column each), ResourceType and ResourceName (any element of
+-- the resources array).  Each management or insight event has one row here
+-- per distinct (key, value) it has, so that a page of any value is a short
+-- backward scan of this btree, newest first.
+--
+-- The table is not partitioned, and the keys have no indexes on
+-- trail.events: a lookup reads its page's (event_time, event_id) pairs here
+-- and fetches each event from the one day partition its time names
+-- (lookup.c), so that a session's first lookup opens a few partitions
+-- instead of every day and all of its indexes (which took 90-160 ms with
+-- a per-key index on every partition).  A GIN index on resources would find
+-- the rows of a resource but not in time order (the newest page of a common
+-- type would cost a scan of all its rows).  Maintenance deletes the rows
+-- together with the days they point to; the rows are appended in nearly time
+-- order, so a BRIN index on event_time finds the old ones at almost no cost
+-- to writers.
 CREATE TABLE trail.event_resources (
-	lookup_key   text        NOT NULL,	-- ResourceType | ResourceName
+	lookup_key   text        NOT NULL,	-- EventName | Username | EventSource | AccessKeyId | ResourceType | ResourceName
 	lookup_value text        NOT NULL,
 	event_time   timestamptz NOT NULL,
 	event_id     uuid        NOT NULL,
 	PRIMARY KEY (lookup_key, lookup_value, event_time, event_id)
 );
-CREATE INDEX event_resources_time_idx ON trail.event_resources (event_time);
+CREATE INDEX event_resources_time_idx ON trail.event_resources USING brin (event_time);
 
 COMMENT ON TABLE trail.event_resources IS
-	'Lookup index of trail.events by resource type and name; append-only';
+	'Lookup index of trail.events by LookupEvents'' keyed attributes; append-only';
 
 ------------------------------------------------------------------------------
 -- Rendering: one row as the CloudTrail record (spec section a).
@@ -405,21 +409,27 @@ CREATE FUNCTION trail.cloudtrail_record(trail.data_events) RETURNS jsonb
 ------------------------------------------------------------------------------
 -- LookupEvents (spec section e).
 --
--- Pages are keyset positions (event_time, event_id), newest first.  Each
--- attribute has its own static query in trail._lookup_rows, so PL/pgSQL
--- keeps one generic plan per attribute for the session: run-time partition
--- pruning then picks the days of the requested window at each call.  With
--- a plan made per call instead, the planner alone would spend ~25 ms
--- examining every daily partition of a 90-day store, on every page.  The
--- branches differ only in their condition, so they are made from one
--- template below.
+-- Pages are keyset positions (event_time, event_id), newest first.
+--
+-- The keyed attributes (EventName, Username, EventSource, AccessKeyId,
+-- ResourceType, ResourceName) read their page from the entries of
+-- trail.event_resources and fetch each event from its day's partition
+-- (trail._lookup_entries, lookup.c): nothing is planned over the partitions,
+-- so a session's first lookup of a rare value costs what its later ones do.
+--
+-- The others (no attribute, EventId, ReadOnly) each have a static query in
+-- trail._lookup_rows, so PL/pgSQL keeps one generic plan per attribute for
+-- the session: run-time partition pruning then picks the days of the
+-- requested window at each call.  With a plan made per call instead, the
+-- planner alone would spend ~25 ms examining every daily partition of a
+-- 90-day store, on every page.  The branches differ only in their
+-- condition, so they are made from one template below.
 --
 -- The end of the window is also folded into the keyset position
 -- (p_after_time, p_after_id).  The scan of trail.event_resources relies on
--- it: given two upper bounds (time <= end and the row comparison), btree may
--- start from the row comparison and walk every newer entry of the value
--- before reaching the window.  The daily partitions keep "event_time <=
--- p_end" as well, which run-time pruning needs to skip the newer days.
+-- it: its one upper bound on time is where the backward scan starts.  The
+-- daily partitions keep "event_time <= p_end" as well, which run-time
+-- pruning needs to skip the newer days.
 --
 -- JIT is off: a generic plan over every partition is estimated above
 -- jit_above_cost, and compiling it (300-450 ms, measured) on every call would
@@ -435,11 +445,7 @@ BEGIN
 		WHEN %L THEN %L$probe$, key, replace(condition, 'p_value', '$6')), '' ORDER BY key)
 	  INTO probes
 	  FROM (VALUES ('',            'true'),
-	               ('EventName',   'e.event_name = p_value'),
-	               ('ReadOnly',    'e.read_only = p_value::boolean'),
-	               ('Username',    'e.user_name = p_value'),
-	               ('EventSource', 'e.event_source = p_value'),
-	               ('AccessKeyId', 'e.access_key_id = p_value')) AS a(key, condition);
+	               ('ReadOnly',    'e.read_only = p_value::boolean')) AS a(key, condition);
 
 	SELECT string_agg(format($branch$
 	WHEN %L THEN
@@ -453,11 +459,7 @@ BEGIN
 	  INTO branches
 	  FROM (VALUES ('',            'true'),
 	               ('EventId',     'e.event_id = p_value::uuid'),
-	               ('EventName',   'e.event_name = p_value'),
-	               ('ReadOnly',    'e.read_only = p_value::boolean'),
-	               ('Username',    'e.user_name = p_value'),
-	               ('EventSource', 'e.event_source = p_value'),
-	               ('AccessKeyId', 'e.access_key_id = p_value')) AS a(key, condition);
+	               ('ReadOnly',    'e.read_only = p_value::boolean')) AS a(key, condition);
 
 	EXECUTE format($fn$
 CREATE FUNCTION trail._lookup_rows(
@@ -481,6 +483,15 @@ DECLARE
 	v_last date;
 	v_row  trail.events;
 BEGIN
+	-- The keyed attributes read their entries (lookup.c): no plan over the
+	-- partitions at all.
+	IF p_key IN ('EventName', 'Username', 'EventSource', 'AccessKeyId',
+	             'ResourceType', 'ResourceName') THEN
+		RETURN QUERY SELECT * FROM trail._lookup_entries(p_key, p_value, p_start,
+			p_category, p_limit, p_after_time, p_after_id);
+		RETURN;
+	END IF;
+
 	-- The newest two days first, each on its own: a page they fill needs no
 	-- other partition.  Bounds written into the query as constants let the
 	-- planner prune every other day before opening it, so that a session's
@@ -516,24 +527,25 @@ BEGIN
 		RETURN;
 	END IF;
 
-	IF p_key IN ('ResourceType', 'ResourceName') THEN
-		RETURN QUERY
-		SELECT e.* FROM trail.event_resources r
-		  JOIN trail.events e ON e.event_id = r.event_id AND e.event_time = r.event_time
-		 WHERE r.lookup_key = p_key AND r.lookup_value = p_value
-		   AND r.event_time >= p_start
-		   AND (r.event_time, r.event_id) < (p_after_time, p_after_id)
-		   AND e.event_category <> 'Data' AND e.event_category = p_category
-		 ORDER BY r.event_time DESC, r.event_id DESC LIMIT p_limit;
-		RETURN;
-	END IF;
-
 	CASE coalesce(p_key, '')%s
 	END CASE;
 END
 $body$$fn$, probes, branches);
 END
 $do$;
+
+-- The page of a keyed attribute, from its entries (see above)
+CREATE FUNCTION trail._lookup_entries(
+	p_key        text,
+	p_value      text,
+	p_start      timestamptz,
+	p_category   text,
+	p_limit      int,
+	p_after_time timestamptz,
+	p_after_id   uuid)
+RETURNS SETOF trail.events
+LANGUAGE C STRICT STABLE ROWS 50
+AS 'MODULE_PATHNAME', 'trail_lookup_entries';
 
 -- One page of LookupEvents: CloudTrail's Event members, and the token of
 -- the next page.
@@ -1477,6 +1489,7 @@ GRANT SELECT ON trail.events, trail.event_resources, trail.event_history,
 GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail._lookup_rows(text, text, timestamptz, timestamptz, text, int, timestamptz, uuid),
+	trail._lookup_entries(text, text, timestamptz, text, int, timestamptz, uuid),
 	trail.cloudtrail_record(trail.events),
 	trail.cloudtrail_record(trail.data_events),
 	trail.table_arn(regclass),

@@ -23,10 +23,12 @@
 #        p20   the 20th page, with the next_token returned by page 19
 #              (or the last page when there are fewer than 20)
 #        past  the first page of a 7-day window 60 to 67 days back
-#    plus "new connection": the first call of a brand-new session (none, p1).
+#        new   the first page as the first call of a brand-new session (it loads
+#              the catalog entries of whatever the call opens)
 #    ROUNDS rounds; each round is one psql session that first runs every query once
 #    unmeasured (warm caches, as a long-lived connection has them), then every query
-#    once, measured; the query order rotates from round to round.  Reported: median,
+#    once, measured; the query order rotates from round to round.  Then, per round,
+#    one new session for each lookup's "new" call, also in rotated order.  Reported: median,
 #    min-max and IQR per query, the ratio to the unfiltered first page, and a flag
 #    for every page over GOAL_MS (20 ms).  After the rounds, a breakdown: the mean
 #    planning and execution time of the statement that reads the events inside lookup_events
@@ -393,27 +395,28 @@ for i in "${!SPECS[@]}"; do
 	lookup_sql "$key" "$value" "'$PAST_START'" "'$PAST_END'" "" >"$WORK/q/$i:past"
 	QIDS+=("$i:past")
 done
-# the first call of a new connection
-cp "$WORK/q/0:p1" "$WORK/q/0:new"
+# the first call of a new connection, for every lookup
+for i in "${!SPECS[@]}"; do
+	cp "$WORK/q/$i:p1" "$WORK/q/$i:new"
+done
 
 ###############################################################################
 # The rounds
 ###############################################################################
 
+# psql's output of a run (\echo @@ <query id> before each timed query) as samples
+samples_of() {
+	awk '/^@@ / { id = $2; next } /^Time: / && id != "" { print id, $2; id = "" }' "$1" >>"$WORK/samples"
+}
+
 COND_BEFORE=$(machine_conditions start)
 NQ=${#QIDS[@]}
-log "measuring: $ROUNDS rounds of $NQ lookups (+1 new connection), each round after an unmeasured warm-up pass"
+log "measuring: $ROUNDS rounds of $NQ lookups (+${#SPECS[@]} new connections), each round after an unmeasured warm-up pass"
 : >"$WORK/samples"
 for ((r = 0; r < ROUNDS; r++)); do
 	{
 		printf '%s\n' '\pset pager off'
 		printf '%s\n' '\o /dev/null'
-		printf '%s\n' '\timing on'
-		# a new connection: its first statement pays for loading catalogs and the function
-		printf '%s\n' '\echo @@ 0:new'
-		cat "$WORK/q/0:new"
-		echo ';'
-		printf '%s\n' '\timing off'
 		for id in "${QIDS[@]}"; do
 			cat "$WORK/q/$id"
 			echo ';'
@@ -428,8 +431,18 @@ for ((r = 0; r < ROUNDS; r++)); do
 		done
 	} >"$WORK/round.sql"
 	"${PSQL[@]}" -f "$WORK/round.sql" >"$WORK/round.out"
-	awk '/^@@ / { id = $2; next } /^Time: / && id != "" { print id, $2; id = "" }' \
-		"$WORK/round.out" >>"$WORK/samples"
+	samples_of "$WORK/round.out"
+	# the first call of a new session: one session per lookup
+	for ((n = 0; n < ${#SPECS[@]}; n++)); do
+		i=$(((n + r) % ${#SPECS[@]}))
+		{
+			printf '%s\n' '\pset pager off' '\o /dev/null' '\timing on' "\\echo @@ $i:new"
+			cat "$WORK/q/$i:new"
+			echo ';'
+		} >"$WORK/new.sql"
+		"${PSQL[@]}" -f "$WORK/new.sql" >"$WORK/new.out"
+		samples_of "$WORK/new.out"
+	done
 	log "round $((r + 1))/$ROUNDS done"
 done
 COND_AFTER=$(machine_conditions end)
@@ -453,16 +466,38 @@ for id in "${QIDS[@]}"; do
 			echo ';'
 		done
 		printf '%s\n' '\o'
-		# the innermost statement that reads the events: not top level, calls no
-		# other lookup function (trail.lookup_events -> trail._lookup_events -> ...)
+		# the innermost statement that reads the events: not top level, calls
+		# neither PL/pgSQL layer (trail.lookup_events -> trail._lookup_rows -> a
+		# query on trail.events, or the keyed attributes' trail._lookup_entries)
 		echo "SELECT round((total_plan_time / calls)::numeric, 2), round(mean_exec_time::numeric, 2)
 		        FROM pg_stat_statements
-		       WHERE NOT toplevel AND calls > 0 AND query !~ 'lookup_[a-z_]*\s*\('
+		       WHERE NOT toplevel AND calls > 0 AND query !~ '(lookup_events|_lookup_rows)\s*\('
 		       ORDER BY total_plan_time + total_exec_time DESC LIMIT 1;"
 	} >"$WORK/breakdown.sql"
-	IFS='|' read -r pm em < <("${PSQL[@]}" -At -f "$WORK/breakdown.sql")
+	IFS='|' read -r pm em < <("${PSQL[@]}" -At -f "$WORK/breakdown.sql") || pm='' em=''
 	PLAN_MS[$id]=$pm
 	EXEC_MS[$id]=$em
+done
+
+# What the first call of a new session opens: the relations of schema trail
+# it holds locks on when it ends (a statement keeps the locks of what it
+# opened until the transaction ends; catalog lookups keep none).
+log "relations opened by the first call of a new session"
+declare -A OPENED
+for i in "${!SPECS[@]}"; do
+	OPENED[$i]=$({
+		echo 'BEGIN;'
+		printf '%s\n' '\o /dev/null'
+		cat "$WORK/q/$i:new"
+		echo ';'
+		printf '%s\n' '\o'
+		echo "SELECT count(*) FILTER (WHERE c.relkind IN ('r', 'p')) || ' tables, ' ||
+		              count(*) FILTER (WHERE c.relkind IN ('i', 'I')) || ' indexes'
+		        FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		       WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'
+		         AND c.relnamespace = 'trail'::regnamespace;"
+		echo 'COMMIT;'
+	} | "${PSQL[@]}" -At)
 done
 
 ###############################################################################
@@ -531,8 +566,17 @@ SLOW=()
 	echo "time (ms) of the statement inside lookup_events that reads the events, from pg_stat_statements"
 	echo "(track = all, track_planning = on, 3 calls after a warm-up call, measured after the rounds;"
 	echo "planning is per call, so a plan cached by the session counts 0); the rest of the median is"
-	echo "PL/pgSQL, the client round trip and fetching the rows. The new-connection row is the first"
-	echo "call of a session: it also loads the catalog entries of every partition and index."
+	echo "PL/pgSQL, the client round trip and fetching the rows. A new-connection row is the first"
+	echo "call of a new session (one session per lookup and round): it also loads the catalog entries"
+	echo "of every relation the call opens."
+	echo
+	echo "Relations of schema trail that the first call of a new session opens (locked at its end):"
+	echo
+	echo "| lookup | opened |"
+	echo "|---|---|"
+	for i in "${!SPECS[@]}"; do
+		echo "| ${SPECS[$i]%%|*} | ${OPENED[$i]} |"
+	done
 } >"$REPORT"
 
 # The plans of the slowest pages, as they run inside lookup_events.

@@ -4,8 +4,8 @@
 -- records these few DDL statements like any others).  It creates schema
 -- bench_gen with the value distributions and bench_gen.load(lo, hi, n, t0, span),
 -- which inserts events lo..hi of n into trail.events, and their entries into
--- trail.event_resources (the lookup index of resources) where that table
--- exists (trail since 527d96f).  Event i gets the time
+-- trail.event_resources (the lookup index of keyed attributes) where that
+-- table exists (trail since 527d96f).  Event i gets the time
 -- t0 + span * (i - 1 + random()) / n, so a load is in time order, as trail
 -- itself writes events.  The INSERT works only while trail is NOT preloaded
 -- (trail.events is append-only otherwise); lookup.sh restarts the server
@@ -139,7 +139,8 @@ $$;
 -- Insert events lo..hi of n, spread over [t0, t0 + span); returns what
 -- trail's store.c returns from its INSERT (for trail.event_resources).
 CREATE FUNCTION bench_gen.load_events(lo bigint, hi bigint, n bigint, t0 timestamptz, span interval)
-RETURNS TABLE (event_time timestamptz, event_id uuid, event_category text, resources jsonb)
+RETURNS TABLE (event_time timestamptz, event_id uuid, event_category text, resources jsonb,
+               event_name text, event_source text, user_name text, access_key_id text)
 LANGUAGE sql
 SET work_mem = '256MB'
 AS $fn$
@@ -263,13 +264,16 @@ SELECT
 	  ELSE NULL END,
 	x.is_global
   FROM ev2 x
-RETURNING event_time, event_id, event_category, resources;
+RETURNING event_time, event_id, event_category, resources, event_name, event_source, user_name, access_key_id;
 $fn$;
 
 -- Load events lo..hi of n, and, when this version of trail has it, their
 -- entries in the lookup index trail.event_resources, exactly as trail's
--- store.c writes them with each event (one row per distinct ResourceType and
--- ResourceName value of a management or insight event).
+-- store.c writes them with each event: one row per distinct ResourceType and
+-- ResourceName value of a management or insight event, and (trail since
+-- the keyed attributes left trail.events' indexes, i.e. when
+-- trail.events_event_name_idx is gone) one per EventName, EventSource,
+-- Username and AccessKeyId.
 CREATE FUNCTION bench_gen.load(lo bigint, hi bigint, n bigint, t0 timestamptz, span interval)
 RETURNS bigint LANGUAGE plpgsql
 SET work_mem = '256MB'
@@ -284,11 +288,17 @@ BEGIN
 			INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)
 			SELECT DISTINCT k.key, k.value, ev.event_time, ev.event_id
 			  FROM bench_gen.load_events($1, $2, $3, $4, $5) ev,
-			       jsonb_array_elements(ev.resources) r,
-			       LATERAL (VALUES ('ResourceType', r ->> 'type'),
-			                       ('ResourceName', r ->> 'name')) k(key, value)
+			       LATERAL (SELECT c.key, c.value
+			                  FROM (VALUES ('EventName', ev.event_name), ('EventSource', ev.event_source),
+			                               ('Username', ev.user_name), ('AccessKeyId', ev.access_key_id)) c(key, value)
+			                 WHERE $6
+			                UNION ALL
+			                SELECT r.key, r.value
+			                  FROM jsonb_array_elements(coalesce(ev.resources, '[]')) e,
+			                       LATERAL (VALUES ('ResourceType', e ->> 'type'),
+			                                       ('ResourceName', e ->> 'name')) r(key, value)) k(key, value)
 			 WHERE k.value IS NOT NULL AND ev.event_category <> 'Data'$q$
-			USING lo, hi, n, t0, span;
+			USING lo, hi, n, t0, span, to_regclass('trail.events_event_name_idx') IS NULL;
 		loaded := hi - lo + 1;
 	END IF;
 	RETURN loaded;

@@ -537,8 +537,6 @@ add_lookup(ImportRun *run, int from, const char *key, const char *value,
 	MemoryContext oldcxt;
 	int			i;
 
-	if (len == 0)
-		return;
 	for (i = from; i < run->nlookups; i++)
 		if (VARSIZE_ANY_EXHDR(DatumGetTextPP(run->lookup_values[i])) == len &&
 			memcmp(VARDATA_ANY(DatumGetTextPP(run->lookup_values[i])), value, len) == 0 &&
@@ -573,6 +571,24 @@ add_lookup(ImportRun *run, int from, const char *key, const char *value,
 	run->lookup_ids[run->nlookups] = UUIDPGetDatum(id);
 	run->nlookups++;
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Add the LookupEvents entry of one keyed column of the event being built
+ * (EventName, EventSource, Username, AccessKeyId), when it has a value.
+ */
+static void
+add_column_lookup(ImportRun *run, ImportColumn c, const char *key,
+				  TimestampTz t, const pg_uuid_t *id)
+{
+	text	   *value;
+
+	if (column_is_null(run, c))
+		return;
+	value = DatumGetTextPP(run->values[run->attnums[c] - 1]);
+	/* no other entry of the event can be this one: from = the end */
+	add_lookup(run, run->nlookups, key, VARDATA_ANY(value),
+			   VARSIZE_ANY_EXHDR(value), t, id);
 }
 
 /*
@@ -681,10 +697,10 @@ push_resource(ImportRun *run, JsonbParseState **state, JsonbContainer *resource,
 
 	if (lookups)
 	{
-		if (resource_string(resource, "type", &type) != NULL)
+		if (resource_string(resource, "type", &type) != NULL && type.val.string.len > 0)
 			add_lookup(run, from, "ResourceType", type.val.string.val,
 					   type.val.string.len, t, id);
-		if (has_name || has_arn)
+		if ((has_name || has_arn) && name.val.string.len > 0)
 			add_lookup(run, from, "ResourceName", name.val.string.val,
 					   name.val.string.len, t, id);
 	}
@@ -1058,6 +1074,13 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 		set_column(run, IC_UNKNOWN_FIELDS, JsonbPGetDatum(JsonbValueToJsonb(kept)));
 	}
 	set_identity_columns(run);
+	if (lookups)
+	{
+		add_column_lookup(run, IC_EVENT_NAME, "EventName", event_time, event_id);
+		add_column_lookup(run, IC_EVENT_SOURCE, "EventSource", event_time, event_id);
+		add_column_lookup(run, IC_USER_NAME, "Username", event_time, event_id);
+		add_column_lookup(run, IC_ACCESS_KEY_ID, "AccessKeyId", event_time, event_id);
+	}
 
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
 	tuple = heap_form_tuple(run->desc, run->values, run->nulls);

@@ -352,7 +352,8 @@ writer_alive(const char *name)
 
 /*
  * Insert one spooled event (JSON text), unless it is there already, and
- * react to it (rules, log stream) as to any stored event.  A candidate
+ * react to it (rules, log stream) as to any stored event; its LookupEvents
+ * entries are those store.c gives a captured event.  A candidate
  * (analysis_failure.c) is resolved first, and may come to nothing.
  */
 static void
@@ -377,12 +378,15 @@ insert_record(const char *record)
 						   " ev AS (INSERT INTO trail.events AS stored SELECT * FROM r"
 						   "   ON CONFLICT (event_id, event_time) WHERE event_category <> 'Data'"
 						   "   DO NOTHING RETURNING stored.event_time, stored.event_id, stored.resources,"
-						   "   stored.event_category, stored.event_source, stored.event_name, stored),"
+						   "   stored.event_category, stored.event_source, stored.event_name,"
+						   "   stored.user_name, stored.access_key_id, stored),"
 						   " res AS (INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
 						   " SELECT DISTINCT x.k, x.v, ev.event_time, ev.event_id"
-						   "   FROM ev, pg_catalog.jsonb_array_elements(coalesce(ev.resources, '[]')) e,"
-						   "   LATERAL (VALUES ('ResourceType', e->>'type'), ('ResourceName', e->>'name')) x(k, v)"
-						   "  WHERE x.v IS NOT NULL ON CONFLICT DO NOTHING)"
+						   "   FROM ev, LATERAL (VALUES ('EventName', ev.event_name), ('Username', ev.user_name),"
+						   "   ('EventSource', ev.event_source), ('AccessKeyId', ev.access_key_id)"
+						   "   UNION ALL SELECT r.k, r.v FROM pg_catalog.jsonb_array_elements(coalesce(ev.resources, '[]')) e,"
+						   "   LATERAL (VALUES ('ResourceType', e->>'type'), ('ResourceName', e->>'name')) r(k, v)) x(k, v)"
+						   "  WHERE x.v IS NOT NULL AND ev.event_category <> 'Data' ON CONFLICT DO NOTHING)"
 						   " SELECT event_category, event_source, event_name, stored FROM ev",
 						   2, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)

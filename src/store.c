@@ -42,9 +42,10 @@
 static SPIPlanPtr insert_plan = NULL;
 
 /*
- * One statement writes the event and its entries in the lookup index of
- * resources: each distinct ResourceType and ResourceName once, passed as
- * two parallel arrays (keys, values) worked out here in C.
+ * One statement writes the event and its LookupEvents entries
+ * (trail.event_resources): its EventName, Username, EventSource,
+ * AccessKeyId, and each distinct ResourceType and ResourceName once, passed
+ * as two parallel arrays (keys, values) worked out here in C.
  */
 static const char *const insert_sql =
 "WITH ev AS ("
@@ -142,30 +143,64 @@ trail_event_datums(const TrailEvent *ev, Datum *values, bool *nulls)
 }
 
 /*
- * Add a value to the lookup entries unless it is there already.
+ * Add a value to the lookup entries unless it is there already (or is
+ * NULL: the event has no such attribute).
  */
 static void
-add_lookup(List **keys, List **values, const char *key, JsonbValue *v)
+add_lookup(List **keys, List **values, const char *key, const char *value)
 {
 	ListCell   *k;
 	ListCell   *val;
-	char	   *value;
 
-	if (v == NULL || v->type != jbvString)
+	if (value == NULL)
 		return;
-	value = pnstrdup(v->val.string.val, v->val.string.len);
 	forboth(k, *keys, val, *values)
 	{
 		if (strcmp(lfirst(k), key) == 0 && strcmp(lfirst(val), value) == 0)
 			return;
 	}
 	*keys = lappend(*keys, (char *) key);
-	*values = lappend(*values, value);
+	*values = lappend(*values, (char *) value);
 }
 
 /*
- * The distinct resource types and names of a management or insight event,
- * as the (keys, values) arrays of its entries in trail.event_resources.
+ * A JSON string value as a C string; NULL for anything else.
+ */
+static const char *
+json_string(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Add each distinct resource type and name of an event's resources array to
+ * its lookup entries.
+ */
+static void
+add_resource_lookups(List **keys, List **values, Jsonb *resources)
+{
+	JsonbIterator *it = JsonbIteratorInit(&resources->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM || v.type != jbvBinary)
+			continue;
+		add_lookup(keys, values, "ResourceType",
+				   json_string(getKeyJsonValueFromContainer(v.val.binary.data, "type", 4, NULL)));
+		add_lookup(keys, values, "ResourceName",
+				   json_string(getKeyJsonValueFromContainer(v.val.binary.data, "name", 4, NULL)));
+	}
+}
+
+/*
+ * The LookupEvents entries of a management or insight event (its keyed
+ * attributes, and each distinct resource type and name), as the (keys,
+ * values) arrays of its rows in trail.event_resources.  Data events have
+ * none: LookupEvents does not show them.
  */
 static void
 lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
@@ -173,21 +208,14 @@ lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
 	List	   *key_list = NIL;
 	List	   *value_list = NIL;
 
-	if (ev->resources != NULL && strcmp(ev->event_category, "Data") != 0)
+	if (strcmp(ev->event_category, "Data") != 0)
 	{
-		JsonbIterator *it = JsonbIteratorInit(&ev->resources->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok != WJB_ELEM || v.type != jbvBinary)
-				continue;
-			add_lookup(&key_list, &value_list, "ResourceType",
-					   getKeyJsonValueFromContainer(v.val.binary.data, "type", 4, NULL));
-			add_lookup(&key_list, &value_list, "ResourceName",
-					   getKeyJsonValueFromContainer(v.val.binary.data, "name", 4, NULL));
-		}
+		add_lookup(&key_list, &value_list, "EventName", ev->event_name);
+		add_lookup(&key_list, &value_list, "Username", ev->user_name);
+		add_lookup(&key_list, &value_list, "EventSource", ev->event_source);
+		add_lookup(&key_list, &value_list, "AccessKeyId", ev->access_key_id);
+		if (ev->resources != NULL)
+			add_resource_lookups(&key_list, &value_list, ev->resources);
 	}
 	*keys = PointerGetDatum(strlist_to_textarray(key_list));
 	*values = PointerGetDatum(strlist_to_textarray(value_list));

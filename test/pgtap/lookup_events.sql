@@ -5,7 +5,7 @@
 -- Events created in this transaction are newer than now() (the transaction's
 -- start), so every lookup that must see them passes end_time => 'infinity'.
 BEGIN;
-SELECT plan(72);
+SELECT plan(88);
 
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
@@ -410,6 +410,142 @@ SELECT results_eq(
 	'event_history lists the events newest first');
 SELECT ok((SELECT bool_and(event_time >= now() - interval '90 days') FROM trail.event_history),
 	'event_history stays within the retention period');
+
+------------------------------------------------------------------------------
+-- The lookup entries (trail.event_resources): every management and insight
+-- event has exactly one per keyed attribute value it has, whichever way it
+-- was written (captured, rolled back, imported) and whatever retention
+-- dropped, and a lookup by each key lists what a filtered SELECT lists
+------------------------------------------------------------------------------
+-- the entries there are and the ones the events call for, both read by one
+-- statement (pgTAP's own temporary tables are events too): what is in one
+-- and not the other, '+' missing, '-' extra
+CREATE FUNCTION pg_temp.wanted_entries() RETURNS TABLE (k text, v text, t timestamptz, id uuid)
+LANGUAGE sql AS $$
+	SELECT x.k, x.v, e.event_time, e.event_id
+	  FROM trail.events e,
+	       LATERAL (VALUES ('EventName', e.event_name), ('Username', e.user_name),
+	                       ('EventSource', e.event_source), ('AccessKeyId', e.access_key_id)
+	                UNION
+	                SELECT y.k, y.v FROM jsonb_array_elements(coalesce(e.resources, '[]')) r,
+	                       LATERAL (VALUES ('ResourceType', r->>'type'), ('ResourceName', r->>'name')) y(k, v)) x(k, v)
+	 WHERE x.v IS NOT NULL AND e.event_category <> 'Data'
+$$;
+CREATE FUNCTION pg_temp.entries_diff() RETURNS text[] LANGUAGE sql AS $$
+	WITH stored AS (SELECT lookup_key, lookup_value, event_time, event_id FROM trail.event_resources),
+	     wanted AS (SELECT * FROM pg_temp.wanted_entries())
+	SELECT coalesce(array_agg(d ORDER BY d), '{}')
+	  FROM (SELECT '+' || w::text FROM (SELECT * FROM wanted EXCEPT SELECT * FROM stored) w
+	        UNION ALL
+	        SELECT '-' || s::text FROM (SELECT * FROM stored EXCEPT SELECT * FROM wanted) s) x(d)
+$$;
+-- the (key, value) pairs of the management events whose lookup lists other
+-- events than a filtered SELECT of trail.events does (all pages, 50 each)
+CREATE FUNCTION pg_temp.lookup_mismatches() RETURNS text[] LANGUAGE sql AS $$
+	SELECT coalesce(array_agg(w.k || '=' || w.v ORDER BY w.k, w.v), '{}')
+	  FROM (SELECT DISTINCT s.k, s.v FROM pg_temp.wanted_entries() s
+	         JOIN trail.events e ON e.event_id = s.id AND e.event_time = s.t
+	        WHERE e.event_category = 'Management') w
+	 WHERE ARRAY(SELECT id FROM pg_temp.lookup_all(w.k, w.v, 50) ORDER BY page, pos)
+	       IS DISTINCT FROM
+	       ARRAY(SELECT * FROM pg_temp.expected(CASE w.k
+	           WHEN 'EventName' THEN format('e.event_name = %L', w.v)
+	           WHEN 'Username' THEN format('e.user_name = %L', w.v)
+	           WHEN 'EventSource' THEN format('e.event_source = %L', w.v)
+	           WHEN 'AccessKeyId' THEN format('e.access_key_id = %L', w.v)
+	           WHEN 'ResourceType' THEN format('e.resources @> %L', jsonb_build_array(jsonb_build_object('type', w.v)))
+	           ELSE format('e.resources @> %L', jsonb_build_array(jsonb_build_object('name', w.v))) END))
+$$;
+
+SELECT is(pg_temp.entries_diff(), '{}',
+	'captured events: each has its entries, nothing else is there');
+SELECT is(pg_temp.lookup_mismatches(), '{}',
+	'captured events: a lookup by each key and value lists what a filtered SELECT lists');
+
+-- a rolled-back subtransaction leaves no entries; a released one keeps them
+SAVEPOINT doomed;
+CREATE ROLE regress_tap_lu_doomed;
+CREATE TABLE public.doomed_t (id int);
+ROLLBACK TO SAVEPOINT doomed;
+SAVEPOINT kept;
+CREATE TABLE public.kept_t (id int);
+RELEASE SAVEPOINT kept;
+SELECT is(pg_temp.entries_diff(), '{}',
+	'after a rollback: no entry of the rolled-back events, the kept ones have theirs');
+SELECT is_empty(
+	$$SELECT * FROM trail.lookup_events('ResourceName', 'public.doomed_t', end_time => 'infinity')$$,
+	'after a rollback: its table is not found');
+SELECT is((SELECT resources->0->>'ResourceName' FROM trail.lookup_events('EventName', 'CreateTable', end_time => 'infinity', max_results => 1)),
+	'public.kept_t', 'after a rollback: the released CREATE TABLE is the newest CreateTable');
+
+-- imported management events of past days, and an insight event with the
+-- same eventName: the insight is found by insight lookups only
+\ir ../system/write_log.sql
+CREATE TEMP TABLE imported_log AS SELECT '/tmp/trail_tap_lookup_' || pg_backend_pid() || '.json.gz' AS path;
+CREATE FUNCTION pg_temp.record(id text, days int, name text, usr text, category text DEFAULT 'Management')
+RETURNS jsonb LANGUAGE sql AS $$
+	SELECT jsonb_build_object(
+	  'eventVersion', '1.09', 'eventTime',
+	  to_char((date_trunc('second', now()) - make_interval(days => days)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	  'eventSource', 'rds.amazonaws.com', 'eventName', name, 'awsRegion', 'eu-west-1',
+	  'userIdentity', jsonb_build_object('type', 'IAMUser', 'principalId', 'AIDAEXAMPLE',
+	      'arn', 'arn:aws:iam::123456789012:user/' || usr, 'accountId', '123456789012',
+	      'userName', usr, 'accessKeyId', 'AKIA' || upper(usr)),
+	  'sourceIPAddress', '198.51.100.23', 'userAgent', 'aws-cli/2.15.0',
+	  'requestParameters', jsonb_build_object('dBInstanceIdentifier', 'orders-db'),
+	  'eventID', id, 'readOnly', false, 'eventType', 'AwsApiCall', 'managementEvent', true,
+	  'recipientAccountId', '123456789012', 'eventCategory', category,
+	  'resources', jsonb_build_array(jsonb_build_object('accountId', '123456789012',
+	      'type', 'AWS::RDS::DBInstance', 'ARN', 'arn:aws:rds:eu-west-1:123456789012:db:orders-db')))
+$$;
+SELECT pg_temp.write_log((SELECT path FROM imported_log), $q$
+	VALUES (pg_temp.record('d1d1d1d1-0000-4000-8000-000000000001', 86, 'ModifyDBInstance', 'carol')),
+	       (pg_temp.record('d1d1d1d1-0000-4000-8000-000000000002', 40, 'ModifyDBInstance', 'dave')),
+	       (pg_temp.record('d1d1d1d1-0000-4000-8000-000000000003', 3, 'RebootDBInstance', 'carol')),
+	       (pg_temp.record('d1d1d1d1-0000-4000-8000-000000000004', 2, 'ModifyDBInstance', 'carol', 'Insight'))$q$);
+SELECT is((SELECT records_imported FROM trail.import_logs((SELECT path FROM imported_log))), 4::bigint,
+	'imported: 3 management events over 3 past days and an insight event');
+DO $$
+BEGIN
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat >/dev/null; rm -f ' || (SELECT path FROM imported_log));
+END
+$$;
+SELECT is(pg_temp.entries_diff(), '{}',
+	'after the import: each imported event has its entries (the insight event too)');
+SELECT is(pg_temp.lookup_mismatches(), '{}',
+	'after the import: a lookup by each key and value lists what a filtered SELECT lists');
+SELECT results_eq(
+	$$SELECT username FROM trail.lookup_events('EventName', 'ModifyDBInstance', end_time => 'infinity')$$,
+	ARRAY['dave', 'carol'],
+	'a Management lookup by EventName finds the imported events of days 40 and 86 back, not the insight');
+SELECT results_eq(
+	$$SELECT event_id FROM trail.lookup_events('EventName', 'ModifyDBInstance', end_time => 'infinity', event_category => 'insight')$$,
+	ARRAY['d1d1d1d1-0000-4000-8000-000000000004'::uuid],
+	'an insight lookup by EventName finds only the insight event');
+SELECT results_eq(
+	$$SELECT event_id FROM trail.lookup_events('Username', 'carol', end_time => 'infinity', max_results => 1)
+	  UNION ALL
+	  SELECT event_id FROM trail.lookup_events('Username', 'carol', end_time => 'infinity', max_results => 1,
+	      next_token => (SELECT next_token FROM trail.lookup_events('Username', 'carol', end_time => 'infinity', max_results => 1)))$$,
+	ARRAY['d1d1d1d1-0000-4000-8000-000000000003'::uuid, 'd1d1d1d1-0000-4000-8000-000000000001'],
+	'pages of one event each over days 3 and 86 back: the token continues on the older day');
+SELECT results_eq(
+	$$SELECT event_id FROM trail.lookup_events('ResourceName', 'orders-db', now() - interval '50 days', now() - interval '30 days')$$,
+	ARRAY['d1d1d1d1-0000-4000-8000-000000000002'::uuid],
+	'start_time and end_time bound a keyed lookup (ResourceName, named after the ARN)');
+
+-- retention drops the day 86 back (maintenance as of 5 days ahead keeps 90
+-- days from there): its entries go with it
+SELECT ok((SELECT count(*) FROM trail.run_maintenance(now() + interval '5 days')
+            WHERE action = 'dropped') >= 1,
+	'retention dropped at least one day');
+SELECT is((SELECT count(*)::int FROM trail.event_resources
+            WHERE event_id = 'd1d1d1d1-0000-4000-8000-000000000001'), 0,
+	'after retention: the dropped event has no entries left');
+SELECT is(pg_temp.entries_diff(), '{}',
+	'after retention: the entries are those of the events left');
+SELECT is(pg_temp.lookup_mismatches(), '{}',
+	'after retention: a lookup by each key and value lists what a filtered SELECT lists');
 
 SELECT * FROM finish();
 ROLLBACK;

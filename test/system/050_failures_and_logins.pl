@@ -857,6 +857,18 @@ ok(poll_until(60, sub { spooled_statement('redo_denied') + spooled_statement('re
 	'after the restart the file, whose writer is gone, is removed');
 is(count_events(statement_where('redo_ddl')), 1, 'the failed DDL is still stored once');
 is(count_events(statement_where('redo_denied')), 1, 'the denied query (a Data event) is still stored once');
+# the drain writes a stored event's LookupEvents entries with it, once
+is($node->safe_psql('postgres',
+		q{SELECT string_agg(r.lookup_key, ',' ORDER BY r.lookup_key) FROM trail.event_resources r
+		   JOIN trail.events e ON e.event_id = r.event_id AND e.event_time = r.event_time
+		  WHERE r.lookup_key NOT LIKE 'Resource%' AND } . statement_where('redo_ddl')),
+	'AccessKeyId,EventName,EventSource,Username',
+	'the failed DDL has one lookup entry per keyed attribute');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM trail.event_resources r
+		   JOIN trail.events e ON e.event_id = r.event_id AND e.event_time = r.event_time
+		  WHERE } . statement_where('redo_denied')),
+	0, 'the denied query, a Data event, has none');
 unlike(slurp_file($node->logfile), qr/could not insert a spooled event|violates unique constraint "event_resources_pkey"/,
 	'no drain failed');
 

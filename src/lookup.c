@@ -1,0 +1,276 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.c
+ *	  LookupEvents by a keyed attribute, without planning every partition.
+ *
+ * LookupEvents' keyed attributes (EventName, Username, EventSource,
+ * AccessKeyId, ResourceType, ResourceName) are kept as entries (key, value,
+ * event_time, event_id) in trail.event_resources, one table for all days,
+ * whose primary key is in newest-first keyset order for each value.  A page
+ * walks that btree backwards from its keyset position and fetches each event
+ * from the one daily partition its time names, through that partition's
+ * unique (event_id, event_time) index.
+ *
+ * Why C and not a join: any query that joins the entries to trail.events
+ * must be planned over every partition that the entries might point to,
+ * which is all of them, since the entries' times are known only when the
+ * query runs.  The first such query of a session then builds the relcache
+ * entries of every partition and of all its indexes (about a thousand
+ * relations over 90 days), which alone took 90-160 ms, five times the whole
+ * budget of a page.  Here a session opens the entries' table and its primary
+ * key, and for each day that holds an event of the page, that day's
+ * partition and one of its indexes.
+ *
+ * The access is read-only through the caller's snapshot, so it sees what a
+ * SELECT in its place would see; the caller's privileges are checked as a
+ * SELECT on the two tables would check them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/tupconvert.h"
+#include "catalog/partition.h"
+#include "catalog/pg_collation.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "catalog.h"
+#include "partition.h"
+
+PG_FUNCTION_INFO_V1(trail_lookup_entries);
+
+/* trail.event_resources' columns (attribute numbers) */
+#define ENTRY_KEY		1
+#define ENTRY_VALUE		2
+#define ENTRY_TIME		3
+#define ENTRY_ID		4
+
+/* The day partition being read, kept open while entries point into it */
+typedef struct DayPartition
+{
+	Oid			relid;			/* InvalidOid: none open */
+	Relation	rel;
+	Relation	index;			/* its part of events_event_id_idx */
+	TupleTableSlot *slot;
+	TupleConversionMap *map;	/* partition row -> trail.events row, or NULL */
+	AttrNumber	category_attno; /* event_category in the partition */
+} DayPartition;
+
+/*
+ * Refuse a caller who could not SELECT from the table, as the executor would.
+ */
+static void
+check_select(Oid relid)
+{
+	AclResult	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+}
+
+/*
+ * The oid of one of trail's relations by name.
+ */
+static Oid
+trail_relid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, trail_require_catalog()->namespace_oid);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "trail: relation trail.%s is missing", name);
+	return relid;
+}
+
+/*
+ * Close the open day partition, if any.  Locks stay until the end of the
+ * transaction, as a query's would.
+ */
+static void
+close_day(DayPartition *day)
+{
+	if (!OidIsValid(day->relid))
+		return;
+	ExecDropSingleTupleTableSlot(day->slot);
+	if (day->map != NULL)
+		free_conversion_map(day->map);
+	index_close(day->index, NoLock);
+	table_close(day->rel, NoLock);
+	day->relid = InvalidOid;
+}
+
+/*
+ * Make the partition that holds time t (its day's, or the default one) the
+ * open one.  False when it is gone: retention dropped the day after the
+ * caller's snapshot saw its entries, so there is no event to show.
+ */
+static bool
+open_day(DayPartition *day, TimestampTz t, Oid id_index, TupleDesc result_desc)
+{
+	Oid			relid = trail_partition_for("events", t);
+	Oid			indexid;
+
+	if (day->relid == relid)
+		return true;
+	close_day(day);
+
+	day->rel = try_table_open(relid, AccessShareLock);
+	if (day->rel == NULL)
+		return false;
+	indexid = index_get_partition(day->rel, id_index);
+	if (!OidIsValid(indexid))
+		elog(ERROR, "trail: partition %s has no part of index events_event_id_idx",
+			 RelationGetRelationName(day->rel));
+	day->index = index_open(indexid, AccessShareLock);
+	day->slot = table_slot_create(day->rel, NULL);
+	day->map = convert_tuples_by_name(RelationGetDescr(day->rel), result_desc);
+	day->category_attno = get_attnum(relid, "event_category");
+	day->relid = relid;
+	return true;
+}
+
+/*
+ * Fetch the event (t, id) from the open day partition into its slot.  False
+ * when it is not there, or is not of the category asked for (an entry of an
+ * Insight event seen by a Management lookup, or the other way round).
+ */
+static bool
+fetch_event(DayPartition *day, TimestampTz t, Datum id, text *category)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	/* the index is (event_id, event_time) */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TIMESTAMPTZ_EQ,
+				TimestampTzGetDatum(t));
+	scan = index_beginscan(day->rel, day->index, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, day->slot);
+	index_endscan(scan);
+	if (found)
+	{
+		bool		isnull;
+		Datum		cat = slot_getattr(day->slot, day->category_attno, &isnull);
+
+		found = !isnull && DatumGetBool(DirectFunctionCall2Coll(texteq,
+																DEFAULT_COLLATION_OID,
+																cat,
+																PointerGetDatum(category)));
+	}
+	return found;
+}
+
+/*
+ * Add the event in the open day partition's slot to the result, as a row of
+ * trail.events.
+ */
+static void
+put_event(DayPartition *day, ReturnSetInfo *rsinfo)
+{
+	if (day->map == NULL)
+		tuplestore_puttupleslot(rsinfo->setResult, day->slot);
+	else
+	{
+		HeapTuple	tuple = ExecFetchSlotHeapTuple(day->slot, false, NULL);
+
+		tuplestore_puttuple(rsinfo->setResult, execute_attr_map_tuple(tuple, day->map));
+	}
+}
+
+/*
+ * trail._lookup_entries(key, value, start, category, limit, after_time,
+ * after_id): the events of category with that attribute value, at or after
+ * start and before the keyset position (after_time, after_id), newest first,
+ * limit of them at most.  The page body of trail._lookup_rows for the keyed
+ * attributes; see the top of this file.
+ */
+Datum
+trail_lookup_entries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	text	   *value = PG_GETARG_TEXT_PP(1);
+	TimestampTz start = PG_GETARG_TIMESTAMPTZ(2);
+	text	   *category = PG_GETARG_TEXT_PP(3);
+	int32		limit = PG_GETARG_INT32(4);
+	TimestampTz after_time = PG_GETARG_TIMESTAMPTZ(5);
+	Datum		after_id = PG_GETARG_DATUM(6);
+	const TrailCatalog *cat = trail_require_catalog();
+	Oid			entries_relid = trail_relid("event_resources");
+	Oid			id_index = trail_relid("events_event_id_idx");
+	Relation	entries;
+	Relation	pkey;
+	ScanKeyData keys[4];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	DayPartition day = {InvalidOid};
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	check_select(cat->events_relid);
+	check_select(entries_relid);
+	if (limit <= 0 || start > after_time)
+		return (Datum) 0;
+
+	entries = table_open(entries_relid, AccessShareLock);
+	pkey = index_open(RelationGetPrimaryKeyIndex(entries), AccessShareLock);
+
+	/*
+	 * (key, value, event_time >= start, event_time <= after_time), walked
+	 * backwards: the upper bound on time positions the scan at the page's
+	 * start; the few entries at after_time itself are sorted out by id below.
+	 * The text keys compare under the index's collation, as its order needs.
+	 */
+	ScanKeyEntryInitialize(&keys[0], 0, ENTRY_KEY, BTEqualStrategyNumber, InvalidOid,
+						   pkey->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(key));
+	ScanKeyEntryInitialize(&keys[1], 0, ENTRY_VALUE, BTEqualStrategyNumber, InvalidOid,
+						   pkey->rd_indcollation[1], F_TEXTEQ, PointerGetDatum(value));
+	ScanKeyInit(&keys[2], ENTRY_TIME, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
+				TimestampTzGetDatum(start));
+	ScanKeyInit(&keys[3], ENTRY_TIME, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+				TimestampTzGetDatum(after_time));
+
+	slot = table_slot_create(entries, NULL);
+	scan = index_beginscan(entries, pkey, GetActiveSnapshot(), lengthof(keys), 0);
+	index_rescan(scan, keys, lengthof(keys), NULL, 0);
+	i = 0;
+	while (i < limit && index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+		TimestampTz t = DatumGetTimestampTz(slot_getattr(slot, ENTRY_TIME, &isnull));
+		Datum		id = slot_getattr(slot, ENTRY_ID, &isnull);
+
+		CHECK_FOR_INTERRUPTS();
+		/* the keyset position is exclusive: (t, id) < (after_time, after_id) */
+		if (t == after_time &&
+			DatumGetInt32(DirectFunctionCall2(uuid_cmp, id, after_id)) >= 0)
+			continue;
+		if (!open_day(&day, t, id_index, rsinfo->setDesc) ||
+			!fetch_event(&day, t, id, category))
+			continue;
+		put_event(&day, rsinfo);
+		i++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	close_day(&day);
+	index_close(pkey, NoLock);
+	table_close(entries, NoLock);
+	return (Datum) 0;
+}
