@@ -153,10 +153,11 @@ trail_request_id(void)
 	{
 		pg_uuid_t	id;
 
+		StaticAssertStmt(sizeof(request_id) >= TRAIL_UUID_STRLEN,
+						 "request_id holds a UUID's text");
 		trail_uuid_v7(&id, GetCurrentTimestamp());
-		strlcpy(request_id,
-				DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id))),
-				sizeof(request_id));
+		/* straight into the buffer: uuid_out would allocate and copy */
+		trail_uuid_string(&id, request_id);
 		request_id_valid = true;
 	}
 	return request_id;
