@@ -476,6 +476,41 @@ command_tag_of(CmdType operation)
 }
 
 /*
+ * The last responseElements and additionalEventData of a statement event,
+ * kept for the next one: the statements of a transaction mostly repeat
+ * them (the same row count, command and transaction), and comparing what
+ * goes into them costs far less than building a jsonb per event.
+ */
+static struct
+{
+	int64		rows;
+	Jsonb	   *json;
+}			last_response;
+
+static struct
+{
+	FullTransactionId xid;
+	const char *command_tag;
+	RowImages	row_images;
+	uint64		row_events;
+	Jsonb	   *json;
+}			last_additional;
+
+/*
+ * A session-lived copy of json, in place of the one kept before.
+ */
+static Jsonb *
+keep_jsonb(Jsonb *kept, Jsonb *json)
+{
+	Jsonb	   *copy = MemoryContextAlloc(TopMemoryContext, VARSIZE(json));
+
+	memcpy(copy, json, VARSIZE(json));
+	if (kept != NULL)
+		pfree(kept);
+	return copy;
+}
+
+/*
  * Build and write the statement event of one table.
  */
 static void
@@ -513,22 +548,42 @@ write_statement_event(CapturedTable *t, TrailEvent *ev, const char *event_name,
 
 	if (rows >= 0)
 	{
-		trail_jsonb_begin(&json);
-		trail_jsonb_add_int(&json, "rowCount", rows);
-		ev->response_elements = trail_jsonb_end(&json);
+		if (last_response.json == NULL || last_response.rows != rows)
+		{
+			trail_jsonb_begin(&json);
+			trail_jsonb_add_int(&json, "rowCount", rows);
+			last_response.json = keep_jsonb(last_response.json,
+											trail_jsonb_end(&json));
+			last_response.rows = rows;
+		}
+		ev->response_elements = last_response.json;
 	}
 
-	trail_jsonb_begin(&json);
-	trail_jsonb_add_string(&json, "commandTag", command_tag);
-	/* the digits written in place: psprintf's formatting is not free */
-	xid[pg_ulltoa_n(U64FromFullTransactionId(ev->transaction_id), xid)] = '\0';
-	trail_jsonb_add_string(&json, "transactionId", xid);
-	if (row_events > 0)
+	if (last_additional.json == NULL ||
+		!FullTransactionIdEquals(last_additional.xid, ev->transaction_id) ||
+		strcmp(last_additional.command_tag, command_tag) != 0 ||
+		last_additional.row_images != t->row_images ||
+		last_additional.row_events != row_events)
 	{
-		trail_jsonb_add_string(&json, "rowImages", row_images_names[t->row_images]);
-		trail_jsonb_add_int(&json, "rowEvents", (int64) row_events);
+		trail_jsonb_begin(&json);
+		trail_jsonb_add_string(&json, "commandTag", command_tag);
+		/* the digits written in place: psprintf's formatting is not free */
+		xid[pg_ulltoa_n(U64FromFullTransactionId(ev->transaction_id), xid)] = '\0';
+		trail_jsonb_add_string(&json, "transactionId", xid);
+		if (row_events > 0)
+		{
+			trail_jsonb_add_string(&json, "rowImages", row_images_names[t->row_images]);
+			trail_jsonb_add_int(&json, "rowEvents", (int64) row_events);
+		}
+		last_additional.json = keep_jsonb(last_additional.json,
+										  trail_jsonb_end(&json));
+		last_additional.xid = ev->transaction_id;
+		/* command tags are literals: the pointer may be kept */
+		last_additional.command_tag = command_tag;
+		last_additional.row_images = t->row_images;
+		last_additional.row_events = row_events;
 	}
-	ev->additional_event_data = trail_jsonb_end(&json);
+	ev->additional_event_data = last_additional.json;
 
 	trail_batch_queue_event(ev);
 }
