@@ -250,12 +250,32 @@ static List *partition_indexes = NIL;	/* of PartitionIndexes * */
 static List *same_layout_partitions = NIL;
 
 /*
+ * The partition each table's rows of one day were last written to.  Finding
+ * it by name (partition.c) formats the name and searches the catalog at
+ * every commit; the answer holds until the relcache entry of the partition
+ * changes: dropping it does that, and so does making a day's partition
+ * while the day's rows go to the default one (the default partition's
+ * bounds change with it).
+ */
+static struct
+{
+	bool		valid;
+	TimestampTz day;			/* its first instant */
+	Oid			relid;
+}			day_partitions[lengthof(table_names)];
+
+/*
  * Relcache callback for these caches.
  */
 static void
 index_cache_callback(Datum arg, Oid relid)
 {
 	ListCell   *lc;
+	int			t;
+
+	for (t = 0; t < lengthof(day_partitions); t++)
+		if (!OidIsValid(relid) || day_partitions[t].relid == relid)
+			day_partitions[t].valid = false;
 
 	foreach(lc, partition_indexes)
 	{
@@ -404,6 +424,24 @@ insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 }
 
 /*
+ * The partition of a table that takes the rows of a time's day.
+ */
+static Oid
+day_partition(TrailTable table, TimestampTz event_time)
+{
+	TimestampTz day = trail_utc_day_start(event_time);
+
+	if (!day_partitions[table].valid || day_partitions[table].day != day)
+	{
+		day_partitions[table].relid = trail_partition_for(table_names[table],
+														  event_time);
+		day_partitions[table].day = day;
+		day_partitions[table].valid = true;
+	}
+	return day_partitions[table].relid;
+}
+
+/*
  * Write the queued rows of one table and day, in queue order, into the
  * partition that holds the day.  rows point into the queue.  Each row gets
  * the transaction's commit sequence number, its first column.
@@ -411,8 +449,7 @@ insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 static void
 write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 {
-	Relation	rel = table_open(trail_partition_for(table_names[table], event_time),
-								 RowExclusiveLock);
+	Relation	rel = table_open(day_partition(table, event_time), RowExclusiveLock);
 	TupleDesc	parent = table_desc(table);
 	TupleConversionMap *map = NULL;
 	EState	   *estate = CreateExecutorState();
@@ -493,8 +530,7 @@ static bool
 same_group(const QueuedRow *a, const QueuedRow *b)
 {
 	return a->table == b->table &&
-		a->event_time / USECS_PER_DAY == b->event_time / USECS_PER_DAY &&
-		(a->event_time < 0) == (b->event_time < 0);
+		trail_utc_day_start(a->event_time) == trail_utc_day_start(b->event_time);
 }
 
 /*
