@@ -353,8 +353,10 @@ taking_indexes(Relation rel, TupleTableSlot *slot)
  * row before, with the same key values, leaves every summary as it was.
  * The rows of a commit all carry its commit_seq and mostly share a page,
  * so the commit_seq BRIN indexes need one entry per page rather than one
- * per row.  Only plain columns are compared: their values point into the
- * rows, which live until the chunk is done.
+ * per row.  (A row skipped so is never the first of its page, which is
+ * where autosummarize asks for the previous range to be summarised.)
+ * Only plain columns are compared: their values point into the rows,
+ * which live until the chunk is done, and their types are the rows'.
  */
 static bool
 brin_repeats_previous(Relation index, IndexInfo *info, TupleTableSlot **slots,
@@ -370,7 +372,8 @@ brin_repeats_previous(Relation index, IndexInfo *info, TupleTableSlot **slots,
 		return false;
 	for (k = 0; k < info->ii_NumIndexKeyAttrs; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), k);
+		Form_pg_attribute att = TupleDescAttr(slots[i]->tts_tupleDescriptor,
+											  info->ii_IndexAttrNumbers[k] - 1);
 
 		if (isnull[k] != prev_isnull[k] ||
 			(!isnull[k] &&

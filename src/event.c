@@ -92,7 +92,8 @@ trail_event_init(TrailEvent *ev, const char *category,
 	ev->management_event = (strcmp(category, "Management") == 0);
 
 	ev->user_identity = trail_user_identity(invoked_by);
-	ev->user_name = trail_session_user_name();
+	/* a copy: the cached name changes with the session user */
+	ev->user_name = pstrdup(trail_session_user_name());
 	ev->access_key_id = trail_access_key_id();
 	ev->source_ip_address = trail_source_ip();
 	ev->user_agent = trail_user_agent();
