@@ -54,6 +54,8 @@
 #include "utils/rel.h"
 #include "access/genam.h"
 #include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "utils/datum.h"
 
 #include "batch.h"
 #include "catalog.h"
@@ -85,7 +87,7 @@ static const char *const table_names[] = {
 /* One queued row */
 typedef struct QueuedRow
 {
-	HeapTuple	tuple;
+	HeapTuple	tuple;			/* NULL once handed to write_group() */
 	TrailTable	table;
 	TimestampTz event_time;
 	SubTransactionId subid;
@@ -248,12 +250,32 @@ static List *partition_indexes = NIL;	/* of PartitionIndexes * */
 static List *same_layout_partitions = NIL;
 
 /*
+ * The partition each table's rows of one day were last written to.  Finding
+ * it by name (partition.c) formats the name and searches the catalog at
+ * every commit; the answer holds until the relcache entry of the partition
+ * changes: dropping it does that, and so does making a day's partition
+ * while the day's rows go to the default one (the default partition's
+ * bounds change with it).
+ */
+static struct
+{
+	bool		valid;
+	TimestampTz day;			/* its first instant */
+	Oid			relid;
+}			day_partitions[lengthof(table_names)];
+
+/*
  * Relcache callback for these caches.
  */
 static void
 index_cache_callback(Datum arg, Oid relid)
 {
 	ListCell   *lc;
+	int			t;
+
+	for (t = 0; t < lengthof(day_partitions); t++)
+		if (!OidIsValid(relid) || day_partitions[t].relid == relid)
+			day_partitions[t].valid = false;
 
 	foreach(lc, partition_indexes)
 	{
@@ -326,6 +348,42 @@ taking_indexes(Relation rel, TupleTableSlot *slot)
 }
 
 /*
+ * Would a BRIN index learn nothing from row i that row i - 1 did not tell
+ * it?  A BRIN index summarises pages: a row on the same heap page as the
+ * row before, with the same key values, leaves every summary as it was.
+ * The rows of a commit all carry its commit_seq and mostly share a page,
+ * so the commit_seq BRIN indexes need one entry per page rather than one
+ * per row.  (A row skipped so is never the first of its page, which is
+ * where autosummarize asks for the previous range to be summarised.)
+ * Only plain columns are compared: their values point into the rows,
+ * which live until the chunk is done, and their types are the rows'.
+ */
+static bool
+brin_repeats_previous(Relation index, IndexInfo *info, TupleTableSlot **slots,
+					  int i, const Datum *values, const bool *isnull,
+					  const Datum *prev_values, const bool *prev_isnull)
+{
+	int			k;
+
+	if (i == 0 || index->rd_rel->relam != BRIN_AM_OID ||
+		info->ii_Expressions != NIL ||
+		ItemPointerGetBlockNumber(&slots[i]->tts_tid) !=
+		ItemPointerGetBlockNumber(&slots[i - 1]->tts_tid))
+		return false;
+	for (k = 0; k < info->ii_NumIndexKeyAttrs; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(slots[i]->tts_tupleDescriptor,
+											  info->ii_IndexAttrNumbers[k] - 1);
+
+		if (isnull[k] != prev_isnull[k] ||
+			(!isnull[k] &&
+			 !datumIsEqual(values[k], prev_values[k], att->attbyval, att->attlen)))
+			return false;
+	}
+	return true;
+}
+
+/*
  * Write a partition's taking indexes' entries for the rows just inserted.
  */
 static void
@@ -339,6 +397,8 @@ insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
 		IndexInfo  *info = BuildIndexInfo(index);
 		ExprContext *econtext = GetPerTupleExprContext(estate);
+		Datum		prev_values[INDEX_MAX_KEYS];
+		bool		prev_isnull[INDEX_MAX_KEYS];
 		int			i;
 
 		for (i = 0; i < n; i++)
@@ -348,6 +408,14 @@ insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 
 			econtext->ecxt_scantuple = slots[i];
 			FormIndexDatum(info, slots[i], estate, values, isnull);
+			if (brin_repeats_previous(index, info, slots, i, values, isnull,
+									  prev_values, prev_isnull))
+			{
+				ResetPerTupleExprContext(estate);
+				continue;
+			}
+			memcpy(prev_values, values, sizeof(Datum) * info->ii_NumIndexKeyAttrs);
+			memcpy(prev_isnull, isnull, sizeof(bool) * info->ii_NumIndexKeyAttrs);
 			(void) index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
 								index->rd_index->indisunique ?
 								UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
@@ -359,6 +427,24 @@ insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 }
 
 /*
+ * The partition of a table that takes the rows of a time's day.
+ */
+static Oid
+day_partition(TrailTable table, TimestampTz event_time)
+{
+	TimestampTz day = trail_utc_day_start(event_time);
+
+	if (!day_partitions[table].valid || day_partitions[table].day != day)
+	{
+		day_partitions[table].relid = trail_partition_for(table_names[table],
+														  event_time);
+		day_partitions[table].day = day;
+		day_partitions[table].valid = true;
+	}
+	return day_partitions[table].relid;
+}
+
+/*
  * Write the queued rows of one table and day, in queue order, into the
  * partition that holds the day.  rows point into the queue.  Each row gets
  * the transaction's commit sequence number, its first column.
@@ -366,8 +452,7 @@ insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 static void
 write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 {
-	Relation	rel = table_open(trail_partition_for(table_names[table], event_time),
-								 RowExclusiveLock);
+	Relation	rel = table_open(day_partition(table, event_time), RowExclusiveLock);
 	TupleDesc	parent = table_desc(table);
 	TupleConversionMap *map = NULL;
 	EState	   *estate = CreateExecutorState();
@@ -393,9 +478,13 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 			MemoryContextSwitchTo(oldcxt);
 		}
 	}
+	/*
+	 * Heap tuple slots, which the queued tuples are handed to: the
+	 * buffer slots of the table AM would copy each one first.
+	 */
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	for (i = 0; i < nslots; i++)
-		slots[i] = table_slot_create(rel, NULL);
+		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 
 	for (done = 0; done < n; done += nslots)
 	{
@@ -408,8 +497,15 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 			/* commit_seq: first column, int8, never NULL, so at offset 0 */
 			*(int64 *) ((char *) tuple->t_data + tuple->t_data->t_hoff) = seq;
 			if (map != NULL)
-				tuple = execute_attr_map_tuple(tuple, map);
-			ExecForceStoreHeapTuple(tuple, slots[i], false);
+			{
+				HeapTuple	mapped = execute_attr_map_tuple(tuple, map);
+
+				heap_freetuple(tuple);
+				tuple = mapped;
+			}
+			/* the slot frees the tuple when cleared: the queue lets go of it */
+			ExecStoreHeapTuple(tuple, slots[i], true);
+			rows[done + i]->tuple = NULL;
 		}
 		if (done == 0 && rel->rd_rel->relhasindex)
 			taking = taking_indexes(rel, slots[0]);
@@ -437,8 +533,7 @@ static bool
 same_group(const QueuedRow *a, const QueuedRow *b)
 {
 	return a->table == b->table &&
-		a->event_time / USECS_PER_DAY == b->event_time / USECS_PER_DAY &&
-		(a->event_time < 0) == (b->event_time < 0);
+		trail_utc_day_start(a->event_time) == trail_utc_day_start(b->event_time);
 }
 
 /*
@@ -491,13 +586,10 @@ write_queue(bool all, SubTransactionId subid)
 		write_group(queue[i].table, queue[i].event_time, group, n);
 	}
 
+	/* the written rows' tuples went with the slots that wrote them */
 	for (i = 0; i < queue_len; i++)
-	{
-		if (written[i])
-			heap_freetuple(queue[i].tuple);
-		else
+		if (!written[i])
 			queue[kept++] = queue[i];
-	}
 	queue_len = kept;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(write_cxt);
@@ -762,7 +854,11 @@ batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		for (i = 0; i < queue_len; i++)
 		{
 			if (queue[i].subid == mySubid)
-				heap_freetuple(queue[i].tuple);
+			{
+				/* NULL: handed to a write that failed */
+				if (queue[i].tuple != NULL)
+					heap_freetuple(queue[i].tuple);
+			}
 			else
 				queue[kept++] = queue[i];
 		}

@@ -125,6 +125,20 @@ typedef struct ImageColumn
 	bool		key;			/* part of the primary key */
 } ImageColumn;
 
+/*
+ * Event kinds whose selection a table remembers (see data_event_selected):
+ * five writes, two reads, for the one user last asked about.
+ */
+#define MAX_REMEMBERED_SELECTIONS 8
+
+/* A remembered answer of the selectors for one table */
+typedef struct RememberedSelection
+{
+	const char *event_name;
+	bool		read_only;
+	bool		selected;
+} RememberedSelection;
+
 /* What capture needs to know about one table, per backend */
 typedef struct CapturedTable
 {
@@ -144,6 +158,10 @@ typedef struct CapturedTable
 	int			ncolumns;
 	ImageColumn *columns;
 	Jsonb	   *resources;
+	char	   *selection_user; /* userIdentity.arn the answers are for */
+	uint64		selection_generation;	/* of the selectors they came from */
+	int			nselections;
+	RememberedSelection selections[MAX_REMEMBERED_SELECTIONS];
 	TupleTableSlot *old_slot;	/* for reading its transition tables */
 	TupleTableSlot *new_slot;
 } CapturedTable;
@@ -246,6 +264,7 @@ build_captured_table(CapturedTable *t, Relation rel)
 								   ALLOCSET_SMALL_SIZES);
 	t->generation = trail_selectors_generation();
 	t->row_images = ROW_IMAGES_CHANGED;
+	t->selection_user = NULL;
 
 	/* the options, if any were set (SPI allocates in its own context) */
 	{
@@ -384,22 +403,55 @@ capture_possible(void)
 
 /*
  * Does the store record this data event of this table, for this user?
+ *
+ * What a selector sees of a data event is its table (with the partitioned
+ * tables above it), its name, readOnly and the user's ARN, so the answer
+ * for an event name holds until the selectors or the user change.
+ * Matching the selectors (ARN prefixes, patterns) for every statement was
+ * a visible part of capture's cost on short transactions; the answers are
+ * kept for the last user asked about.  The user is looked up first: that
+ * may read the catalogs and take in news of changed selectors.
  */
 static bool
 data_event_selected(CapturedTable *t, const char *event_name, bool read_only)
 {
+	const char *user_arn = trail_user_arn();
 	SelectorEvent sel = {
 		.event_category = "Data",
 		.event_name = event_name,
 		.read_only = read_only,
 		.event_source = "table.postgresql",
-		.user_arn = trail_user_arn(),
+		.user_arn = user_arn,
 		.nresources = t->nselect,
 		.resource_types = t->select_types,
 		.resource_arns = t->select_arns
 	};
+	RememberedSelection *r;
+	int			i;
 
-	return trail_selects_event(&sel);
+	if (t->selection_user == NULL || strcmp(t->selection_user, user_arn) != 0 ||
+		t->selection_generation != trail_selectors_generation())
+	{
+		if (t->selection_user != NULL)
+			pfree(t->selection_user);
+		t->selection_user = MemoryContextStrdup(t->cxt, user_arn);
+		t->selection_generation = trail_selectors_generation();
+		t->nselections = 0;
+	}
+	for (i = 0; i < t->nselections; i++)
+	{
+		r = &t->selections[i];
+		if (r->read_only == read_only && strcmp(r->event_name, event_name) == 0)
+			return r->selected;
+	}
+
+	/* event names are literals of this file, so the pointer may be kept */
+	r = &t->selections[t->nselections < MAX_REMEMBERED_SELECTIONS ?
+					   t->nselections++ : MAX_REMEMBERED_SELECTIONS - 1];
+	r->event_name = event_name;
+	r->read_only = read_only;
+	r->selected = trail_selects_event(&sel);
+	return r->selected;
 }
 
 /*
@@ -424,6 +476,41 @@ command_tag_of(CmdType operation)
 }
 
 /*
+ * The last responseElements and additionalEventData of a statement event,
+ * kept for the next one: the statements of a transaction mostly repeat
+ * them (the same row count, command and transaction), and comparing what
+ * goes into them costs far less than building a jsonb per event.
+ */
+static struct
+{
+	int64		rows;
+	Jsonb	   *json;
+}			last_response;
+
+static struct
+{
+	FullTransactionId xid;
+	const char *command_tag;
+	RowImages	row_images;
+	uint64		row_events;
+	Jsonb	   *json;
+}			last_additional;
+
+/*
+ * A session-lived copy of json, in place of the one kept before.
+ */
+static Jsonb *
+keep_jsonb(Jsonb *kept, Jsonb *json)
+{
+	Jsonb	   *copy = MemoryContextAlloc(TopMemoryContext, VARSIZE(json));
+
+	memcpy(copy, json, VARSIZE(json));
+	if (kept != NULL)
+		pfree(kept);
+	return copy;
+}
+
+/*
  * Build and write the statement event of one table.
  */
 static void
@@ -432,6 +519,7 @@ write_statement_event(CapturedTable *t, TrailEvent *ev, const char *event_name,
 					  uint64 row_events)
 {
 	TrailJsonb	json;
+	char		xid[MAXINT8LEN + 1];
 
 	trail_event_init(ev, "Data", "AwsApiCall", NULL);
 	ev->event_source = "table.postgresql";
@@ -443,31 +531,59 @@ write_statement_event(CapturedTable *t, TrailEvent *ev, const char *event_name,
 	trail_jsonb_begin(&json);
 	trail_jsonb_add_string(&json, "tableName", t->name);
 	if (!t->hide_statement && debug_query_string != NULL)
+	{
+		int			len = strlen(debug_query_string);
+
+		/*
+		 * Only a long statement is cut (at a character boundary): finding
+		 * the boundary walks every character, which a short one need not.
+		 */
 		trail_jsonb_add_string(&json, "statement",
+							   len <= MAX_STATEMENT_BYTES ? debug_query_string :
 							   pnstrdup(debug_query_string,
-										pg_mbcliplen(debug_query_string,
-													 strlen(debug_query_string),
+										pg_mbcliplen(debug_query_string, len,
 													 MAX_STATEMENT_BYTES)));
+	}
 	ev->request_parameters = trail_jsonb_end(&json);
 
 	if (rows >= 0)
 	{
-		trail_jsonb_begin(&json);
-		trail_jsonb_add_int(&json, "rowCount", rows);
-		ev->response_elements = trail_jsonb_end(&json);
+		if (last_response.json == NULL || last_response.rows != rows)
+		{
+			trail_jsonb_begin(&json);
+			trail_jsonb_add_int(&json, "rowCount", rows);
+			last_response.json = keep_jsonb(last_response.json,
+											trail_jsonb_end(&json));
+			last_response.rows = rows;
+		}
+		ev->response_elements = last_response.json;
 	}
 
-	trail_jsonb_begin(&json);
-	trail_jsonb_add_string(&json, "commandTag", command_tag);
-	trail_jsonb_add_string(&json, "transactionId",
-						   psprintf(UINT64_FORMAT,
-									U64FromFullTransactionId(ev->transaction_id)));
-	if (row_events > 0)
+	if (last_additional.json == NULL ||
+		!FullTransactionIdEquals(last_additional.xid, ev->transaction_id) ||
+		strcmp(last_additional.command_tag, command_tag) != 0 ||
+		last_additional.row_images != t->row_images ||
+		last_additional.row_events != row_events)
 	{
-		trail_jsonb_add_string(&json, "rowImages", row_images_names[t->row_images]);
-		trail_jsonb_add_int(&json, "rowEvents", (int64) row_events);
+		trail_jsonb_begin(&json);
+		trail_jsonb_add_string(&json, "commandTag", command_tag);
+		/* the digits written in place: psprintf's formatting is not free */
+		xid[pg_ulltoa_n(U64FromFullTransactionId(ev->transaction_id), xid)] = '\0';
+		trail_jsonb_add_string(&json, "transactionId", xid);
+		if (row_events > 0)
+		{
+			trail_jsonb_add_string(&json, "rowImages", row_images_names[t->row_images]);
+			trail_jsonb_add_int(&json, "rowEvents", (int64) row_events);
+		}
+		last_additional.json = keep_jsonb(last_additional.json,
+										  trail_jsonb_end(&json));
+		last_additional.xid = ev->transaction_id;
+		/* command tags are literals: the pointer may be kept */
+		last_additional.command_tag = command_tag;
+		last_additional.row_images = t->row_images;
+		last_additional.row_events = row_events;
 	}
-	ev->additional_event_data = trail_jsonb_end(&json);
+	ev->additional_event_data = last_additional.json;
 
 	trail_batch_queue_event(ev);
 }

@@ -153,10 +153,11 @@ trail_request_id(void)
 	{
 		pg_uuid_t	id;
 
+		StaticAssertStmt(sizeof(request_id) >= TRAIL_UUID_STRLEN,
+						 "request_id holds a UUID's text");
 		trail_uuid_v7(&id, GetCurrentTimestamp());
-		strlcpy(request_id,
-				DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id))),
-				sizeof(request_id));
+		/* straight into the buffer: uuid_out would allocate and copy */
+		trail_uuid_string(&id, request_id);
 		request_id_valid = true;
 	}
 	return request_id;
@@ -253,10 +254,22 @@ static struct
 	char	   *arn;			/* identity's "arn", for selectors */
 }			identity_cache;
 
+/*
+ * The session user's name (userName of every event), kept the same way:
+ * looking it up is a catalog cache search and a copy per event.
+ */
+static struct
+{
+	bool		valid;
+	Oid			oid;
+	char		name[NAMEDATALEN];
+}			session_user_name;
+
 static void
 identity_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	identity_cache.valid = false;
+	session_user_name.valid = false;
 }
 
 /*
@@ -396,6 +409,27 @@ trail_user_identity(const char *invoked_by)
 	identity_cache.valid = true;
 	MemoryContextSwitchTo(old);
 	return identity_cache.identity;
+}
+
+const char *
+trail_session_user_name(void)
+{
+	Oid			session = GetSessionUserId();
+
+	if (!session_user_name.valid || session_user_name.oid != session)
+	{
+		char	   *name = GetUserNameFromId(session, true);
+
+		/* a role dropped under the session is named by its OID */
+		if (name != NULL)
+			strlcpy(session_user_name.name, name, sizeof(session_user_name.name));
+		else
+			snprintf(session_user_name.name, sizeof(session_user_name.name),
+					 "%u", session);
+		session_user_name.oid = session;
+		session_user_name.valid = true;
+	}
+	return session_user_name.name;
 }
 
 const char *

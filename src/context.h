@@ -32,6 +32,8 @@ extern Jsonb *trail_user_identity_of(Oid session_oid, Oid current_oid,
 
 /* userIdentity.arn of the current user (the cached identity's) */
 extern const char *trail_user_arn(void);
+/* userName: the session user's name (its OID once the role is gone) */
+extern const char *trail_session_user_name(void);
 extern const char *trail_access_key_id(void);	/* session id, like %c */
 extern const char *trail_source_ip(void);	/* client address or "local" */
 extern const char *trail_user_agent(void);	/* application_name, or NULL */

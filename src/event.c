@@ -84,8 +84,6 @@ void
 trail_event_init(TrailEvent *ev, const char *category,
 				 const char *event_type, const char *invoked_by)
 {
-	char	   *user_name;
-
 	memset(ev, 0, sizeof(*ev));
 	ev->event_time = GetCurrentTimestamp();
 	trail_uuid_v7(&ev->event_id, ev->event_time);
@@ -94,8 +92,8 @@ trail_event_init(TrailEvent *ev, const char *category,
 	ev->management_event = (strcmp(category, "Management") == 0);
 
 	ev->user_identity = trail_user_identity(invoked_by);
-	user_name = GetUserNameFromId(GetSessionUserId(), true);
-	ev->user_name = user_name ? user_name : psprintf("%u", GetSessionUserId());
+	/* a copy: the cached name changes with the session user */
+	ev->user_name = pstrdup(trail_session_user_name());
 	ev->access_key_id = trail_access_key_id();
 	ev->source_ip_address = trail_source_ip();
 	ev->user_agent = trail_user_agent();

@@ -13,7 +13,7 @@ SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_tap_co_owner;
 RESET client_min_messages;
 
-SELECT plan(62);
+SELECT plan(64);
 
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
@@ -296,6 +296,26 @@ SELECT is((SELECT count(*)::int FROM trail.lookup_events('EventName', 'SetCaptur
 SELECT is((SELECT count(*)::int FROM trail.lookup_events('ResourceName', 'co.k2', end_time => 'infinity') l
             WHERE l.event_name = 'SetCaptureOptions'), 1,
 	'... and found by their table''s name');
+
+------------------------------------------------------------------------------
+-- The commit_seq BRIN indexes find every event of a commit.  The rows of one
+-- commit on one heap page get one BRIN entry, not one each (batch.c); with
+-- the partitions' first page ranges summarised first, a commit whose rows
+-- land there is found through the index only if its entries were written.
+------------------------------------------------------------------------------
+CREATE TABLE co.brin (id int PRIMARY KEY, v text);
+INSERT INTO co.brin VALUES (0, 'the partitions have a first page');
+SELECT count(brin_summarize_range(c.oid::regclass, 0))
+  FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+ WHERE c.relnamespace = 'trail'::regnamespace AND c.relkind = 'i' AND a.amname = 'brin' \g /dev/null
+INSERT INTO co.brin SELECT g, 'row ' || g FROM generate_series(1, 300) g;
+SELECT max(commit_seq) AS brin_seq FROM trail.event_rows \gset
+SET enable_seqscan = off;
+SELECT is((SELECT count(*)::int FROM trail.event_rows WHERE commit_seq = :brin_seq), 300,
+	'the BRIN index finds every row event of a 300-row commit');
+SELECT is((SELECT count(*)::int FROM trail.events WHERE commit_seq = :brin_seq AND event_category = 'Data'), 1,
+	'... and its statement event');
+RESET enable_seqscan;
 
 ------------------------------------------------------------------------------
 -- Privileges: the owner of a table may not change how it is audited
