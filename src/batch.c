@@ -8,10 +8,10 @@
  * hot table, so they skip SQL altogether: each is formed as a heap tuple in
  * C and queued for the transaction; just before it commits (or prepares),
  * the queue is written with the table AM's multi-insert into the partition
- * of each event's day, the way COPY FROM writes, and the partition's
- * indexes get their entries through the executor's ExecInsertIndexTuples
- * (so partial indexes are honoured: data events satisfy none of trail.events'
- * predicates, and trail.event_rows has no index).  A transaction of a few
+ * of each event's day, the way COPY FROM writes (bulk_write.c: only the
+ * indexes whose predicates data rows satisfy take entries, which leaves
+ * trail.events' commit_seq BRIN index, and the BRIN index gets one entry
+ * per page, not per row).  A transaction of a few
  * statements thus opens each partition once and writes its events in one
  * WAL record, instead of paying an insert per statement.
  *
@@ -37,27 +37,19 @@
  */
 #include "postgres.h"
 
-#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/executor.h"
-#include "executor/tuptable.h"
-#include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "access/genam.h"
-#include "catalog/index.h"
-#include "catalog/pg_am.h"
-#include "utils/datum.h"
 
 #include "batch.h"
+#include "bulk_write.h"
 #include "catalog.h"
 #include "context.h"
 #include "commit_order.h"
@@ -68,9 +60,6 @@
 
 /* memory the queue may hold before rows are written early */
 #define QUEUE_BUDGET (16 * 1024 * 1024)
-
-/* rows per multi-insert call, like COPY's buffers */
-#define INSERT_CHUNK 1000
 
 /* The tables data events go to */
 typedef enum TrailTable
@@ -229,27 +218,6 @@ table_desc(TrailTable table)
 }
 
 /*
- * What a backend learns of the partitions it writes, until they change.
- *
- * The indexes that take data rows: trail.events' lookup indexes are partial
- * (WHERE event_category <> 'Data'), so only the commit_seq BRIN indexes
- * take data events.  The executor's index machinery would open every
- * index and evaluate every predicate for each row; instead, which indexes
- * take data rows is worked out once per partition, from its real index
- * definitions and a real row, and only those are opened and written.
- */
-typedef struct PartitionIndexes
-{
-	Oid			relid;
-	List	   *taking;			/* index OIDs */
-} PartitionIndexes;
-
-static List *partition_indexes = NIL;	/* of PartitionIndexes * */
-
-/* Partitions whose columns are their parent's, as they are made: no map */
-static List *same_layout_partitions = NIL;
-
-/*
  * The partition each table's rows of one day were last written to.  Finding
  * it by name (partition.c) formats the name and searches the catalog at
  * every commit; the answer holds until the relcache entry of the partition
@@ -265,165 +233,16 @@ static struct
 }			day_partitions[lengthof(table_names)];
 
 /*
- * Relcache callback for these caches.
+ * Relcache callback: forget the day partition of a relation that changed.
  */
 static void
-index_cache_callback(Datum arg, Oid relid)
+day_partition_callback(Datum arg, Oid relid)
 {
-	ListCell   *lc;
 	int			t;
 
 	for (t = 0; t < lengthof(day_partitions); t++)
 		if (!OidIsValid(relid) || day_partitions[t].relid == relid)
 			day_partitions[t].valid = false;
-
-	foreach(lc, partition_indexes)
-	{
-		PartitionIndexes *p = lfirst(lc);
-
-		if (!OidIsValid(relid) || p->relid == relid)
-		{
-			list_free(p->taking);
-			pfree(p);
-			partition_indexes = foreach_delete_current(partition_indexes, lc);
-		}
-	}
-	if (!OidIsValid(relid))
-	{
-		list_free(same_layout_partitions);
-		same_layout_partitions = NIL;
-		return;
-	}
-	same_layout_partitions = list_delete_oid(same_layout_partitions, relid);
-}
-
-/*
- * The indexes of a partition that take data rows, worked out from one of
- * them (all data rows have the same category) the first time.
- */
-static List *
-taking_indexes(Relation rel, TupleTableSlot *slot)
-{
-	ListCell   *lc;
-	PartitionIndexes *p;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	ExprContext *econtext;
-	List	   *taking = NIL;
-	MemoryContext oldcxt;
-	int			i;
-
-	foreach(lc, partition_indexes)
-	{
-		p = lfirst(lc);
-		if (p->relid == RelationGetRelid(rel))
-			return p->taking;
-	}
-
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	econtext = GetPerTupleExprContext(estate);
-	econtext->ecxt_scantuple = slot;
-	for (i = 0; i < rri->ri_NumIndices; i++)
-	{
-		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
-
-		if (info->ii_Predicate == NIL ||
-			ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext))
-			taking = lappend_oid(taking,
-								 RelationGetRelid(rri->ri_IndexRelationDescs[i]));
-	}
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	p = palloc(sizeof(PartitionIndexes));
-	p->relid = RelationGetRelid(rel);
-	p->taking = list_copy(taking);
-	partition_indexes = lappend(partition_indexes, p);
-	MemoryContextSwitchTo(oldcxt);
-	return p->taking;
-}
-
-/*
- * Would a BRIN index learn nothing from row i that row i - 1 did not tell
- * it?  A BRIN index summarises pages: a row on the same heap page as the
- * row before, with the same key values, leaves every summary as it was.
- * The rows of a commit all carry its commit_seq and mostly share a page,
- * so the commit_seq BRIN indexes need one entry per page rather than one
- * per row.  (A row skipped so is never the first of its page, which is
- * where autosummarize asks for the previous range to be summarised.)
- * Only plain columns are compared: their values point into the rows,
- * which live until the chunk is done, and their types are the rows'.
- */
-static bool
-brin_repeats_previous(Relation index, IndexInfo *info, TupleTableSlot **slots,
-					  int i, const Datum *values, const bool *isnull,
-					  const Datum *prev_values, const bool *prev_isnull)
-{
-	int			k;
-
-	if (i == 0 || index->rd_rel->relam != BRIN_AM_OID ||
-		info->ii_Expressions != NIL ||
-		ItemPointerGetBlockNumber(&slots[i]->tts_tid) !=
-		ItemPointerGetBlockNumber(&slots[i - 1]->tts_tid))
-		return false;
-	for (k = 0; k < info->ii_NumIndexKeyAttrs; k++)
-	{
-		Form_pg_attribute att = TupleDescAttr(slots[i]->tts_tupleDescriptor,
-											  info->ii_IndexAttrNumbers[k] - 1);
-
-		if (isnull[k] != prev_isnull[k] ||
-			(!isnull[k] &&
-			 !datumIsEqual(values[k], prev_values[k], att->attbyval, att->attlen)))
-			return false;
-	}
-	return true;
-}
-
-/*
- * Write a partition's taking indexes' entries for the rows just inserted.
- */
-static void
-insert_index_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
-					 EState *estate)
-{
-	ListCell   *lc;
-
-	foreach(lc, taking)
-	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *info = BuildIndexInfo(index);
-		ExprContext *econtext = GetPerTupleExprContext(estate);
-		Datum		prev_values[INDEX_MAX_KEYS];
-		bool		prev_isnull[INDEX_MAX_KEYS];
-		int			i;
-
-		for (i = 0; i < n; i++)
-		{
-			Datum		values[INDEX_MAX_KEYS];
-			bool		isnull[INDEX_MAX_KEYS];
-
-			econtext->ecxt_scantuple = slots[i];
-			FormIndexDatum(info, slots[i], estate, values, isnull);
-			if (brin_repeats_previous(index, info, slots, i, values, isnull,
-									  prev_values, prev_isnull))
-			{
-				ResetPerTupleExprContext(estate);
-				continue;
-			}
-			memcpy(prev_values, values, sizeof(Datum) * info->ii_NumIndexKeyAttrs);
-			memcpy(prev_isnull, isnull, sizeof(bool) * info->ii_NumIndexKeyAttrs);
-			(void) index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
-								index->rd_index->indisunique ?
-								UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-								false, info);
-			ResetPerTupleExprContext(estate);
-		}
-		index_close(index, NoLock);
-	}
 }
 
 /*
@@ -452,78 +271,22 @@ day_partition(TrailTable table, TimestampTz event_time)
 static void
 write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 {
-	Relation	rel = table_open(day_partition(table, event_time), RowExclusiveLock);
-	TupleDesc	parent = table_desc(table);
-	TupleConversionMap *map = NULL;
-	EState	   *estate = CreateExecutorState();
-	List	   *taking = NIL;
-	CommandId	cid = GetCurrentCommandId(true);
-	BulkInsertState bistate = n > INSERT_CHUNK ? GetBulkInsertState() : NULL;
-	TupleTableSlot **slots;
-	int			nslots = Min(n, INSERT_CHUNK);
+	HeapTuple  *tuples = palloc(sizeof(HeapTuple) * n);
 	int64		seq = trail_commit_seq();
-	int			done;
 	int			i;
 
-	/* a partition made LIKE its parent has the same columns, normally */
-	if (!list_member_oid(same_layout_partitions, RelationGetRelid(rel)))
+	for (i = 0; i < n; i++)
 	{
-		map = convert_tuples_by_name(parent, RelationGetDescr(rel));
-		if (map == NULL)
-		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		HeapTuple	tuple = rows[i]->tuple;
 
-			same_layout_partitions = lappend_oid(same_layout_partitions,
-												 RelationGetRelid(rel));
-			MemoryContextSwitchTo(oldcxt);
-		}
+		/* commit_seq: first column, int8, never NULL, so at offset 0 */
+		*(int64 *) ((char *) tuple->t_data + tuple->t_data->t_hoff) = seq;
+		tuples[i] = tuple;
+		/* the writer frees it: the queue lets go of it */
+		rows[i]->tuple = NULL;
 	}
-	/*
-	 * Heap tuple slots, which the queued tuples are handed to: the
-	 * buffer slots of the table AM would copy each one first.
-	 */
-	slots = palloc(sizeof(TupleTableSlot *) * nslots);
-	for (i = 0; i < nslots; i++)
-		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-
-	for (done = 0; done < n; done += nslots)
-	{
-		int			chunk = Min(nslots, n - done);
-
-		for (i = 0; i < chunk; i++)
-		{
-			HeapTuple	tuple = rows[done + i]->tuple;
-
-			/* commit_seq: first column, int8, never NULL, so at offset 0 */
-			*(int64 *) ((char *) tuple->t_data + tuple->t_data->t_hoff) = seq;
-			if (map != NULL)
-			{
-				HeapTuple	mapped = execute_attr_map_tuple(tuple, map);
-
-				heap_freetuple(tuple);
-				tuple = mapped;
-			}
-			/* the slot frees the tuple when cleared: the queue lets go of it */
-			ExecStoreHeapTuple(tuple, slots[i], true);
-			rows[done + i]->tuple = NULL;
-		}
-		if (done == 0 && rel->rd_rel->relhasindex)
-			taking = taking_indexes(rel, slots[0]);
-		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
-		insert_index_entries(rel, taking, slots, chunk, estate);
-		for (i = 0; i < chunk; i++)
-			ExecClearTuple(slots[i]);
-	}
-
-	if (bistate != NULL)
-	{
-		table_finish_bulk_insert(rel, 0);
-		FreeBulkInsertState(bistate);
-	}
-	for (i = 0; i < nslots; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
+	(void) trail_bulk_write(day_partition(table, event_time), table_desc(table),
+							tuples, n, NULL);
 }
 
 /*
@@ -870,7 +633,7 @@ void
 trail_batch_init(void)
 {
 	CacheRegisterRelcacheCallback(batch_relcache_callback, (Datum) 0);
-	CacheRegisterRelcacheCallback(index_cache_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(day_partition_callback, (Datum) 0);
 	RegisterXactCallback(batch_xact_callback, NULL);
 	RegisterSubXactCallback(batch_subxact_callback, NULL);
 }

@@ -20,7 +20,9 @@
  *	  category that the partial indexes' predicates test), and only those
  *	  are opened and written; the executor's machinery would evaluate every
  *	  predicate for every row.  A unique index still refuses a duplicate
- *	  with an error.
+ *	  with an error.  A BRIN index gets one entry per heap page and key
+ *	  value: the rows of one commit share their commit_seq and mostly a
+ *	  page, and a BRIN summary learns nothing from the second such row.
  *	- Indexes, with duplicate checks (imports): each row is first looked up
  *	  in the unique indexes whose predicate it satisfies, as INSERT ... ON
  *	  CONFLICT DO NOTHING does before inserting (ExecCheckIndexConstraints,
@@ -46,9 +48,11 @@
 #include "access/tupconvert.h"
 #include "access/xact.h"
 #include "catalog/index.h"
+#include "catalog/pg_am.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -149,6 +153,42 @@ taking_indexes(Relation rel, TupleTableSlot *slot)
 }
 
 /*
+ * Would a BRIN index learn nothing from row i that row i - 1 did not tell
+ * it?  A BRIN index summarises pages: a row on the same heap page as the
+ * row before, with the same key values, leaves every summary as it was.
+ * The rows of a commit all carry its commit_seq and mostly share a page,
+ * so the commit_seq BRIN indexes need one entry per page rather than one
+ * per row.  (A row skipped so is never the first of its page, which is
+ * where autosummarize asks for the previous range to be summarised.)
+ * Only plain columns are compared: their values point into the rows,
+ * which live until the chunk is done, and their types are the rows'.
+ */
+static bool
+brin_repeats_previous(Relation index, IndexInfo *info, TupleTableSlot **slots,
+					  int i, const Datum *values, const bool *isnull,
+					  const Datum *prev_values, const bool *prev_isnull)
+{
+	int			k;
+
+	if (i == 0 || index->rd_rel->relam != BRIN_AM_OID ||
+		info->ii_Expressions != NIL ||
+		ItemPointerGetBlockNumber(&slots[i]->tts_tid) !=
+		ItemPointerGetBlockNumber(&slots[i - 1]->tts_tid))
+		return false;
+	for (k = 0; k < info->ii_NumIndexKeyAttrs; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(slots[i]->tts_tupleDescriptor,
+											  info->ii_IndexAttrNumbers[k] - 1);
+
+		if (isnull[k] != prev_isnull[k] ||
+			(!isnull[k] &&
+			 !datumIsEqual(values[k], prev_values[k], att->attbyval, att->attlen)))
+			return false;
+	}
+	return true;
+}
+
+/*
  * Write the taking indexes' entries for rows just inserted.
  */
 static void
@@ -162,6 +202,8 @@ insert_taking_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
 		IndexInfo  *info = BuildIndexInfo(index);
 		ExprContext *econtext = GetPerTupleExprContext(estate);
+		Datum		prev_values[INDEX_MAX_KEYS];
+		bool		prev_isnull[INDEX_MAX_KEYS];
 		int			i;
 
 		for (i = 0; i < n; i++)
@@ -171,6 +213,14 @@ insert_taking_entries(Relation rel, List *taking, TupleTableSlot **slots, int n,
 
 			econtext->ecxt_scantuple = slots[i];
 			FormIndexDatum(info, slots[i], estate, values, isnull);
+			if (brin_repeats_previous(index, info, slots, i, values, isnull,
+									  prev_values, prev_isnull))
+			{
+				ResetPerTupleExprContext(estate);
+				continue;
+			}
+			memcpy(prev_values, values, sizeof(Datum) * info->ii_NumIndexKeyAttrs);
+			memcpy(prev_isnull, isnull, sizeof(bool) * info->ii_NumIndexKeyAttrs);
 			(void) index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
 								index->rd_index->indisunique ?
 								UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
