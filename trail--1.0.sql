@@ -445,6 +445,7 @@ BEGIN
 		WHEN %L THEN %L$probe$, key, replace(condition, 'p_value', '$6')), '' ORDER BY key)
 	  INTO probes
 	  FROM (VALUES ('',            'true'),
+	               ('EventId',     'e.event_id = p_value::uuid'),
 	               ('ReadOnly',    'e.read_only = p_value::boolean')) AS a(key, condition);
 
 	SELECT string_agg(format($branch$
@@ -458,7 +459,6 @@ BEGIN
 		key, condition), '' ORDER BY key)
 	  INTO branches
 	  FROM (VALUES ('',            'true'),
-	               ('EventId',     'e.event_id = p_value::uuid'),
 	               ('ReadOnly',    'e.read_only = p_value::boolean')) AS a(key, condition);
 
 	EXECUTE format($fn$
@@ -481,6 +481,7 @@ DECLARE
 	v_cond text;
 	v_day  date;
 	v_last date;
+	v_hex  text;
 	v_row  trail.events;
 BEGIN
 	-- The keyed attributes read their entries (lookup.c): no plan over the
@@ -497,10 +498,33 @@ BEGIN
 	-- planner prune every other day before opening it, so that a session's
 	-- first call is spared the metadata of every other day and its indexes
 	-- (most of that call's cost).
-	v_cond := CASE WHEN pg_catalog.isfinite(p_after_time) THEN
+	v_cond := CASE WHEN pg_catalog.isfinite(p_after_time) OR p_key = 'EventId' THEN
 	          CASE coalesce(p_key, '')%s
 	          END END;
 	v_day := (p_after_time AT TIME ZONE 'UTC')::date;
+
+	-- EventId: an imported or insight event by its entry; any other event by
+	-- the day its id names.  trail makes ids as UUIDv7 from the event's time
+	-- (an id is never older than its event, and as old but for a clock that
+	-- stepped back or a thousand ids in one millisecond), so the event lies
+	-- in that day or, across midnight, the day before: two days, no more.
+	-- An imported id (AWS's are random) and an insight's (made when the
+	-- insight is found, not at the minute it describes) say nothing of the
+	-- day: those events have entries.
+	IF p_key = 'EventId' THEN
+		RETURN QUERY SELECT * FROM trail._lookup_entries(p_key, p_value::uuid::text, p_start,
+			p_category, p_limit, p_after_time, p_after_id);
+		IF FOUND THEN
+			RETURN;
+		END IF;
+		v_hex := pg_catalog.replace(p_value::uuid::text, '-', '');
+		IF pg_catalog.substr(v_hex, 13, 1) <> '7' THEN
+			RETURN;
+		END IF;
+		v_day := least(v_day, ((timestamptz '1970-01-01 00:00:00+00' +
+			(('x' || pg_catalog.lpad(pg_catalog.substr(v_hex, 1, 12), 16, '0'))::bit(64)::bigint
+			 * interval '1 millisecond')) AT TIME ZONE 'UTC')::date);
+	END IF;
 	v_last := greatest(v_day - 1, (p_start AT TIME ZONE 'UTC')::date);
 	WHILE v_cond IS NOT NULL AND p_limit > 0 AND v_day >= v_last LOOP
 		FOR v_row IN EXECUTE pg_catalog.format(
@@ -523,7 +547,7 @@ BEGIN
 		p_after_id := '00000000-0000-0000-0000-000000000000';
 		v_day := v_day - 1;
 	END LOOP;
-	IF p_limit <= 0 THEN
+	IF p_limit <= 0 OR p_key = 'EventId' THEN
 		RETURN;
 	END IF;
 

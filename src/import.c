@@ -980,6 +980,7 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 	bool		lookups;
 	bool		seen[NUM_RECORD_MEMBERS];
 	bool		repeated;
+	char		idtext[TRAIL_UUID_STRLEN];
 	int			absent = 0;
 	int			i;
 	MemoryContext oldcxt;
@@ -1080,6 +1081,10 @@ add_record(ImportRun *run, ImportFile *f, JsonbValue *record)
 		add_column_lookup(run, IC_EVENT_SOURCE, "EventSource", event_time, event_id);
 		add_column_lookup(run, IC_USER_NAME, "Username", event_time, event_id);
 		add_column_lookup(run, IC_ACCESS_KEY_ID, "AccessKeyId", event_time, event_id);
+		/* an imported id says nothing of its event's day: an entry finds it */
+		trail_uuid_string(event_id, idtext);
+		add_lookup(run, run->nlookups, "EventId", idtext, TRAIL_UUID_STRLEN - 1,
+				   event_time, event_id);
 	}
 
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);

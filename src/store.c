@@ -214,6 +214,19 @@ lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
 		add_lookup(&key_list, &value_list, "Username", ev->user_name);
 		add_lookup(&key_list, &value_list, "EventSource", ev->event_source);
 		add_lookup(&key_list, &value_list, "AccessKeyId", ev->access_key_id);
+
+		/*
+		 * An event's id tells the day of its partition (UUIDv7, made from
+		 * its time: lookup by EventId reads that day), except an insight's,
+		 * whose time is the minute it describes.
+		 */
+		if (strcmp(ev->event_category, "Insight") == 0)
+		{
+			char	   *id = palloc(TRAIL_UUID_STRLEN);
+
+			trail_uuid_string(&ev->event_id, id);
+			add_lookup(&key_list, &value_list, "EventId", id);
+		}
 		if (ev->resources != NULL)
 			add_resource_lookups(&key_list, &value_list, ev->resources);
 	}

@@ -240,8 +240,8 @@ SELECT is(pg_temp.import(pg_temp.dir() || '/rep/r.json'), '1 3 2 0',
 SELECT is((SELECT count(*)::int FROM trail.events WHERE event_id IN
 	('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222')), 2,
 	'each repeated event once');
-SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = '11111111-1111-4111-8111-111111111111'), 6,
-	'its lookup entries once (EventName, EventSource, Username, AccessKeyId, ResourceType, ResourceName)');
+SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = '11111111-1111-4111-8111-111111111111'), 7,
+	'its lookup entries once (EventName, EventSource, Username, AccessKeyId, EventId, ResourceType, ResourceName)');
 
 ------------------------------------------------------------------------------
 -- A directory tree: log files in sorted order; digests, sidecars and
@@ -325,9 +325,9 @@ SELECT pg_temp.write('mix/m.json', pg_temp.log(ARRAY[
   FROM recs;
 SELECT is(pg_temp.import(pg_temp.dir() || '/mix/m.json'), '1 3 3 0',
 	'a batch mixing new, repeated and stored records: 3 imported, 3 duplicates');
-SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1'), 12,
+SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1'), 14,
 	'lookup entries for each of the two new events once, none for the repeated record');
-SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'fc3af1a1-b707-4de7-be09-0f3f8c6eaa69'), 6,
+SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'fc3af1a1-b707-4de7-be09-0f3f8c6eaa69'), 7,
 	'none again for the record already in the store');
 SELECT is((SELECT count(DISTINCT tableoid)::int FROM trail.events
             WHERE event_id IN ('c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1', 'c2c2c2c2-c2c2-4c2c-8c2c-c2c2c2c2c2c2')

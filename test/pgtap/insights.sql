@@ -28,7 +28,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(64);
+SELECT plan(65);
 
 ------------------------------------------------------------------------------
 -- Synthetic history
@@ -300,6 +300,10 @@ SELECT is((SELECT count(*) FROM trail.lookup_events(event_category => 'insight',
           'LookupEvents finds the Insight events');
 SELECT is((SELECT count(*) FROM trail.lookup_events('EventName', 'DeleteDBSnapshot', event_category => 'insight')),
           2::bigint, 'by EventName');
+SELECT is((SELECT array_agg(l.event_id) FROM call_start c,
+                  trail.lookup_events('EventId', c.event_id::text, event_category => 'insight') l),
+          (SELECT array_agg(event_id) FROM call_start),
+          'by EventId, although its id was made days after the minute it describes');
 SELECT is((SELECT count(*) FROM trail.event_history WHERE event_category = 'Insight'), 4::bigint,
           'and so does the event history');
 

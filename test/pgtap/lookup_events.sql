@@ -427,6 +427,10 @@ LANGUAGE sql AS $$
 	       LATERAL (VALUES ('EventName', e.event_name), ('Username', e.user_name),
 	                       ('EventSource', e.event_source), ('AccessKeyId', e.access_key_id)
 	                UNION
+	                -- ids that do not name their day: imported events' and insights'
+	                SELECT 'EventId', e.event_id::text
+	                 WHERE e.imported_from IS NOT NULL OR e.event_category = 'Insight'
+	                UNION
 	                SELECT y.k, y.v FROM jsonb_array_elements(coalesce(e.resources, '[]')) r,
 	                       LATERAL (VALUES ('ResourceType', r->>'type'), ('ResourceName', r->>'name')) y(k, v)) x(k, v)
 	 WHERE x.v IS NOT NULL AND e.event_category <> 'Data'
@@ -453,6 +457,7 @@ CREATE FUNCTION pg_temp.lookup_mismatches() RETURNS text[] LANGUAGE sql AS $$
 	           WHEN 'Username' THEN format('e.user_name = %L', w.v)
 	           WHEN 'EventSource' THEN format('e.event_source = %L', w.v)
 	           WHEN 'AccessKeyId' THEN format('e.access_key_id = %L', w.v)
+	           WHEN 'EventId' THEN format('e.event_id = %L', w.v)
 	           WHEN 'ResourceType' THEN format('e.resources @> %L', jsonb_build_array(jsonb_build_object('type', w.v)))
 	           ELSE format('e.resources @> %L', jsonb_build_array(jsonb_build_object('name', w.v))) END))
 $$;
