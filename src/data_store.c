@@ -276,7 +276,7 @@ trail_update_event_data_store(PG_FUNCTION_ARGS)
 
 	/* every backend, this one included, reloads the selectors */
 	CacheInvalidateRelcacheByRelid(get_relname_relid("event_data_store",
-													 trail_catalog()->namespace_oid));
+													 trail_require_catalog()->namespace_oid));
 	CommandCounterIncrement();
 	if (selectors != NULL)
 		reconcile(InvalidOid, InvalidOid);

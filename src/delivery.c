@@ -500,7 +500,7 @@ run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 	TrailSqlScope scope;
 	volatile int rc;
 
-	trail_sql_begin(&scope, trail_catalog()->owner);
+	trail_sql_begin(&scope, trail_require_catalog()->owner);
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
@@ -1521,7 +1521,9 @@ record_failure(const char *name, bool digest, const char *message)
 			(errmsg("trail %s: %s delivery failed: %s", name,
 					digest ? "digest" : "log file", message)));
 	begin_work();
-	record_status(name, digest, message);
+	/* trail dropped meanwhile (DROP EXTENSION): no status to keep */
+	if (trail_catalog() != NULL)
+		record_status(name, digest, message);
 	commit_work();
 }
 

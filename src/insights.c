@@ -313,7 +313,7 @@ insights_cycle(TimestampTz as_of, bool on_demand)
 	List	   *volatile found = NIL;
 	ListCell   *lc;
 
-	trail_sql_begin(&scope, trail_catalog()->owner);
+	trail_sql_begin(&scope, trail_require_catalog()->owner);
 	PG_TRY();
 	{
 		Datum		types;

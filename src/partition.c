@@ -406,7 +406,7 @@ drop_partition(const char *table, DateADT day)
 	int64		rows;
 
 	partition_relname(table, day, relname);
-	if (!OidIsValid(get_relname_relid(relname, trail_catalog()->namespace_oid)))
+	if (!OidIsValid(get_relname_relid(relname, trail_require_catalog()->namespace_oid)))
 		return 0;
 
 	run_sql(psprintf("SELECT pg_catalog.count(*) FROM trail.%s", relname),

@@ -266,7 +266,7 @@ mirror_all(void)
 	if (changed)
 	{
 		CacheInvalidateRelcacheByRelid(get_relname_relid("trails",
-														 trail_catalog()->namespace_oid));
+														 trail_require_catalog()->namespace_oid));
 		trail_data_store_reconcile();
 	}
 }

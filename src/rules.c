@@ -294,7 +294,7 @@ trail_put_rule(PG_FUNCTION_ARGS)
 						 " enabled = EXCLUDED.enabled, owner = EXCLUDED.owner,"
 						 " updated_time = EXCLUDED.updated_time",
 						 6, types, values, nulls, NULL, NULL);
-	CacheInvalidateRelcacheByRelid(get_relname_relid("rules", trail_catalog()->namespace_oid));
+	CacheInvalidateRelcacheByRelid(get_relname_relid("rules", trail_require_catalog()->namespace_oid));
 
 	initStringInfo(&params);
 	appendStringInfoString(&params, "{\"RuleArn\":");
@@ -329,7 +329,7 @@ change_rule(FunctionCallInfo fcinfo, const char *event_name, const char *sql)
 	appendStringInfoChar(&params, '}');
 	record_call(event_name, name, params.data);
 	(void) trail_sql_run(sql, 1, types, values, NULL, NULL, NULL);
-	CacheInvalidateRelcacheByRelid(get_relname_relid("rules", trail_catalog()->namespace_oid));
+	CacheInvalidateRelcacheByRelid(get_relname_relid("rules", trail_require_catalog()->namespace_oid));
 }
 
 Datum

@@ -529,7 +529,7 @@ forget_progress(const char *name)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	trail_sql_begin(&scope, trail_catalog()->owner);
+	trail_sql_begin(&scope, trail_require_catalog()->owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "trail: SPI_connect failed");
 	if (name != NULL)
@@ -614,7 +614,7 @@ drain_dir(const char *target)
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			trail_sql_begin(&scope, trail_catalog()->owner);
+			trail_sql_begin(&scope, trail_require_catalog()->owner);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "trail: SPI_connect failed");
 			result = drain_file(path, name);

@@ -607,7 +607,7 @@ trail_delete_trail(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(name);
 	(void) trail_sql_run("DELETE FROM trail.trails WHERE name = $1",
 						 1, types, values, NULL, NULL, NULL);
-	CacheInvalidateRelcacheByRelid(get_relname_relid("trails", trail_catalog()->namespace_oid));
+	CacheInvalidateRelcacheByRelid(get_relname_relid("trails", trail_require_catalog()->namespace_oid));
 	trail_data_store_reconcile();
 	PG_RETURN_VOID();
 }
@@ -696,7 +696,7 @@ trail_put_event_selectors(PG_FUNCTION_ARGS)
 					"advanced_event_selectors", selectors, selectors == NULL);
 
 	/* the union of all selectors decides capture: every backend reloads */
-	CacheInvalidateRelcacheByRelid(get_relname_relid("trails", trail_catalog()->namespace_oid));
+	CacheInvalidateRelcacheByRelid(get_relname_relid("trails", trail_require_catalog()->namespace_oid));
 	trail_data_store_reconcile();
 
 	values[0] = CStringGetTextDatum(name);
