@@ -102,6 +102,7 @@
 #include "commit_order.h"
 #include "context.h"
 #include "event.h"
+#include "log_validation.h"
 #include "partition.h"
 #include "record.h"
 #include "sql.h"
@@ -446,20 +447,6 @@ parse_time(const char *s, int len, TimestampTz *out)
 	return tm2timestamp(&tm, fsec, NULL, out) == 0;
 }
 
-/*
- * The value of a hexadecimal digit, or -1.
- */
-static int
-hex_decode_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Parse a UUID in its 36-character form (either case); false when the
@@ -484,8 +471,8 @@ parse_uuid(const char *s, int len, pg_uuid_t *out)
 				return false;
 			continue;
 		}
-		hi = hex_decode_digit(s[i]);
-		lo = hex_decode_digit(s[i + 1]);
+		hi = tv_hex_value((unsigned char) s[i]);
+		lo = tv_hex_value((unsigned char) s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out->data[n++] = (hi << 4) | lo;
@@ -1129,27 +1116,6 @@ token_ends(const char *p, const char *end)
 		*p == ',' || *p == '}' || *p == ']' || *p == ':';
 }
 
-/*
- * Four hexadecimal digits at p as a number, or -1.
- */
-static int
-hex4(const char *p, const char *end)
-{
-	int			value = 0;
-	int			i;
-
-	if (end - p < 4)
-		return -1;
-	for (i = 0; i < 4; i++)
-	{
-		int			d = hex_decode_digit(p[i]);
-
-		if (d < 0)
-			return -1;
-		value = (value << 4) | d;
-	}
-	return value;
-}
 
 /*
  * Decode the escapes of a JSON string whose text (after its opening quote)
@@ -1196,7 +1162,7 @@ fast_escaped_string(const char *p, const char *esc, const char *end,
 				appendStringInfoChar(&buf, "\b\f\n\r\t"[strchr("bfnrt", p[1]) - "bfnrt"]);
 				break;
 			case 'u':
-				ch = hex4(p + 2, end);
+				ch = tv_json_hex4((const unsigned char *) p + 2, (const unsigned char *) end);
 				if (ch >= 0xDC00 && ch <= 0xDFFF)
 					return NULL;
 				if (ch >= 0xD800 && ch <= 0xDBFF)
@@ -1206,7 +1172,7 @@ fast_escaped_string(const char *p, const char *esc, const char *end,
 					/* a surrogate pair: \uD8xx\uDCxx */
 					if (end - p < 12 || p[6] != '\\' || p[7] != 'u')
 						return NULL;
-					low = hex4(p + 8, end);
+					low = tv_json_hex4((const unsigned char *) p + 8, (const unsigned char *) end);
 					if (low < 0xDC00 || low > 0xDFFF)
 						return NULL;
 					ch = 0x10000 + (((ch & 0x3FF) << 10) | (low & 0x3FF));

@@ -637,8 +637,8 @@ to_hex(const unsigned char *in, size_t n, char *out)
 /*
  * Value of a hex digit, or -1.
  */
-static int
-hex_value(int ch)
+int
+tv_hex_value(int ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -659,9 +659,9 @@ hex_equal(const char *a, const char *b)
 		return 0;
 	for (; *a; a++, b++)
 	{
-		int			x = hex_value((unsigned char) *a);
+		int			x = tv_hex_value((unsigned char) *a);
 
-		if (x < 0 || x != hex_value((unsigned char) *b))
+		if (x < 0 || x != tv_hex_value((unsigned char) *b))
 			return 0;
 	}
 	return 1;
@@ -955,8 +955,8 @@ utf8_sequence(const unsigned char *p, const unsigned char *end)
 /*
  * Reads the 4 hex digits of a \u escape at p; -1 if they are not.
  */
-static long
-json_hex4(const unsigned char *p, const unsigned char *end)
+long
+tv_json_hex4(const unsigned char *p, const unsigned char *end)
 {
 	long		v = 0;
 	int			i;
@@ -965,7 +965,7 @@ json_hex4(const unsigned char *p, const unsigned char *end)
 		return -1;
 	for (i = 0; i < 4; i++)
 	{
-		int			x = hex_value(p[i]);
+		int			x = tv_hex_value(p[i]);
 
 		if (x < 0)
 			return -1;
@@ -1063,7 +1063,7 @@ json_string(JsonParser *ps)
 			e = (char) *p++;
 			if (e == 'u')
 			{
-				long		cp = json_hex4(p, end);
+				long		cp = tv_json_hex4(p, end);
 
 				if (cp < 0)
 					goto bad;
@@ -1074,7 +1074,7 @@ json_string(JsonParser *ps)
 
 					if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
 						goto bad;
-					lo = json_hex4(p + 2, end);
+					lo = tv_json_hex4(p + 2, end);
 					if (lo < 0xDC00 || lo > 0xDFFF)
 						goto bad;
 					p += 6;
@@ -1725,8 +1725,8 @@ decode_signature(const Buf *text, unsigned char **sig, size_t *siglen)
 		return -1;
 	for (i = 0; i < n / 2; i++)
 	{
-		int			hi = hex_value((unsigned char) s[2 * i]);
-		int			lo = hex_value((unsigned char) s[2 * i + 1]);
+		int			hi = tv_hex_value((unsigned char) s[2 * i]);
+		int			lo = tv_hex_value((unsigned char) s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 		{

@@ -143,4 +143,12 @@ extern int	tv_parse_time(const char *s, long long *out);
  */
 extern const char *tv_format_time(long long t, char *buf, size_t size);
 
+/*
+ * The value of a hex digit, or -1; and of the 4 hex digits of a JSON \u
+ * escape at p (before end), or -1 if they are not 4 hex digits.  Shared
+ * with the import's JSON parser.
+ */
+extern int	tv_hex_value(int ch);
+extern long tv_json_hex4(const unsigned char *p, const unsigned char *end);
+
 #endif							/* TRAIL_LOG_VALIDATION_H */

@@ -557,6 +557,25 @@ key_is(const char *key, int keylen, const char *name)
 	return keylen == (int) strlen(name) && memcmp(key, name, keylen) == 0;
 }
 
+/* Fields of detail read as they are from the TrailEvent */
+static const struct
+{
+	const char *key;
+	size_t		offset;
+	bool		jsonb;			/* a Jsonb *, else a char * */
+}			detail_fields[] =
+{
+	{"eventName", offsetof(TrailEvent, event_name), false},
+	{"eventSource", offsetof(TrailEvent, event_source), false},
+	{"eventCategory", offsetof(TrailEvent, event_category), false},
+	{"eventType", offsetof(TrailEvent, event_type), false},
+	{"sourceIPAddress", offsetof(TrailEvent, source_ip_address), false},
+	{"userAgent", offsetof(TrailEvent, user_agent), false},
+	{"errorCode", offsetof(TrailEvent, error_code), false},
+	{"userIdentity", offsetof(TrailEvent, user_identity), true},
+	{"requestParameters", offsetof(TrailEvent, request_parameters), true}
+};
+
 /*
  * The envelope of a stored event as far as it is known before its record
  * is rendered (a TrailPartialField, arg a RuleEvent with its event): at the
@@ -591,28 +610,27 @@ envelope_field(void *arg, int level, const char *key, int keylen, JsonbValue *ou
 		else if (key_is(key, keylen, "region"))
 			s = trail_region();
 	}
-	else if (key_is(key, keylen, "eventName"))
-		s = ev->event_name;
-	else if (key_is(key, keylen, "eventSource"))
-		s = ev->event_source;
-	else if (key_is(key, keylen, "eventCategory"))
-		s = ev->event_category;
-	else if (key_is(key, keylen, "eventType"))
-		s = ev->event_type;
 	else if (key_is(key, keylen, "awsRegion"))
 		s = ev->region ? ev->region : trail_region();
 	else if (key_is(key, keylen, "recipientAccountId"))
 		s = ev->account_id ? ev->account_id : trail_account_id();
-	else if (key_is(key, keylen, "sourceIPAddress"))
-		s = ev->source_ip_address;
-	else if (key_is(key, keylen, "userAgent"))
-		s = ev->user_agent;
-	else if (key_is(key, keylen, "errorCode"))
-		s = ev->error_code;
-	else if (key_is(key, keylen, "userIdentity"))
-		jb = ev->user_identity;
-	else if (key_is(key, keylen, "requestParameters"))
-		jb = ev->request_parameters;
+	else
+	{
+		int			i;
+
+		for (i = 0; i < lengthof(detail_fields); i++)
+		{
+			const char *field = (const char *) ev + detail_fields[i].offset;
+
+			if (!key_is(key, keylen, detail_fields[i].key))
+				continue;
+			if (detail_fields[i].jsonb)
+				jb = *(Jsonb *const *) field;
+			else
+				s = *(const char *const *) field;
+			break;
+		}
+	}
 
 	if (jb != NULL)
 	{
