@@ -24,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(68);
+SELECT plan(70);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -464,6 +464,16 @@ SELECT is(pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() |
 	format('58P01 could not import CloudTrail log files from "%s": No such file or directory', pg_temp.dir() || '/no/such/path'),
 	'a missing path: an error naming it');
 SELECT is(pg_temp.store(), (SELECT s FROM before), 'after all of them: nothing imported');
+-- escapes the import's own parser decodes (a BMP \u escape, a surrogate
+-- pair, \n, \"): the value stored is the one jsonb_in makes of the text
+SELECT pg_temp.write('esc/e.json', replace(pg_temp.log(ARRAY[
+	pg_temp.aws('a0000000-0000-4000-8000-00000000000d', pg_temp.ago(1))]),
+	'"orders-db"', '"orders\u00e9\ud83d\ude00\n\"db"'));
+SELECT is(pg_temp.import(pg_temp.dir() || '/esc/e.json'), '1 1 0 0', 'a record with escapes imported');
+SELECT is((SELECT request_parameters->>'dBInstanceIdentifier' FROM trail.events
+            WHERE event_id = 'a0000000-0000-4000-8000-00000000000d'),
+	'"orders\u00e9\ud83d\ude00\n\"db"'::jsonb #>> '{}',
+	'its escapes decoded as jsonb_in decodes them');
 
 ------------------------------------------------------------------------------
 -- An empty Records array is a log file
