@@ -86,7 +86,9 @@ CREATE INDEX events_time_idx ON trail.events (event_time, event_id)
 -- AccessKeyId (a column each), ResourceType and ResourceName (any element of
 -- the resources array).  Each management or insight event has one row here
 -- per distinct (key, value) it has, so that a page of any value is a short
--- backward scan of this btree, newest first.
+-- backward scan of this btree, newest first.  EventId has rows only for the
+-- events whose id does not name their day (imported and insight events);
+-- the others are found in the day their UUIDv7 names (_lookup_rows).
 --
 -- The table is not partitioned, and the keys have no indexes on
 -- trail.events: a lookup reads its page's (event_time, event_id) pairs here
@@ -100,7 +102,7 @@ CREATE INDEX events_time_idx ON trail.events (event_time, event_id)
 -- order, so a BRIN index on event_time finds the old ones at almost no cost
 -- to writers.
 CREATE TABLE trail.event_resources (
-	lookup_key   text        NOT NULL,	-- EventName | Username | EventSource | AccessKeyId | ResourceType | ResourceName
+	lookup_key   text        NOT NULL,	-- EventName | Username | EventSource | AccessKeyId | EventId | ResourceType | ResourceName
 	lookup_value text        NOT NULL,
 	event_time   timestamptz NOT NULL,
 	event_id     uuid        NOT NULL,
