@@ -26,6 +26,7 @@ LOGDIR="$ROOT/log/test"
 PASSED=0
 FAILED=0
 FINISHED=0 # 1 once all suites ran (otherwise the run was aborted)
+FAILED_SUITES=() # named again just above the last line, where a CI tail shows them
 W=""
 
 section() {
@@ -53,6 +54,15 @@ cleanup() {
 	if ((!FINISHED)); then
 		echo "test.sh: aborted (status $rc) before all suites ran" >&2
 		FAILED=$((FAILED + 1))
+	fi
+	if ((${#FAILED_SUITES[@]} > 0)); then
+		echo "failed suites (logs in ${LOGDIR#"$ROOT"/}/): ${FAILED_SUITES[*]}"
+		# the first lines that tell why, for a reader who sees only this tail
+		local s
+		for s in "${FAILED_SUITES[@]}"; do
+			[[ -f $LOGDIR/$s.log ]] || continue
+			grep -m 8 -E '^not ok|^# +(Failed|got|expected)|ERROR|died|Dubious|timed out' "$LOGDIR/$s.log" | sed "s/^/  $s: /"
+		done
 	fi
 	echo "$PASSED passed, $FAILED failed"
 	if ((FAILED > 0 || PASSED == 0)); then
@@ -89,6 +99,7 @@ count_tap() {
 	fi
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + notok))
+	((notok == 0)) || FAILED_SUITES+=("$(basename "$log" .log)")
 	echo "-- $(basename "$log" .log): $ok passed, $notok failed"
 }
 
@@ -142,6 +153,7 @@ if compgen -G "$ROOT/sql/*.sql" >/dev/null; then
 	fi
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + bad))
+	((bad == 0)) || FAILED_SUITES+=(regress)
 	if ((rc != 0)) && [[ -s $REGRESS_OUT/regression.diffs ]]; then
 		echo "---- regression.diffs ----"
 		cat "$REGRESS_OUT/regression.diffs"

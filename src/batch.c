@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  Writing data events in bulk, at commit, straight into the partitions.
+ *	  Writing events straight into the partitions: data events in bulk at
+ *	  commit, other events one at a time, at once.
  *
- * Management events are few and go through SPI at once (store.c).  Data
- * events can be millions per statement and several per transaction on a
+ * Management events are few and are written at once, each as it is stored
+ * (store.c), so that the transaction sees them.  Data events can be millions per statement and several per transaction on a
  * hot table, so they skip SQL altogether: each is formed as a heap tuple in
  * C and queued for the transaction; just before it commits (or prepares),
  * the queue is written with the table AM's multi-insert into the partition
@@ -264,9 +265,18 @@ day_partition(TrailTable table, TimestampTz event_time)
 }
 
 /*
+ * Give a row its transaction's commit sequence number, in its first column
+ * (int8, never NULL, so at offset 0).
+ */
+static void
+set_commit_seq(HeapTuple tuple, int64 seq)
+{
+	*(int64 *) ((char *) tuple->t_data + tuple->t_data->t_hoff) = seq;
+}
+
+/*
  * Write the queued rows of one table and day, in queue order, into the
- * partition that holds the day.  rows point into the queue.  Each row gets
- * the transaction's commit sequence number, its first column.
+ * partition that holds the day.  rows point into the queue.
  */
 static void
 write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
@@ -277,16 +287,21 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tuple = rows[i]->tuple;
-
-		/* commit_seq: first column, int8, never NULL, so at offset 0 */
-		*(int64 *) ((char *) tuple->t_data + tuple->t_data->t_hoff) = seq;
-		tuples[i] = tuple;
+		set_commit_seq(rows[i]->tuple, seq);
+		tuples[i] = rows[i]->tuple;
 		/* the writer frees it: the queue lets go of it */
 		rows[i]->tuple = NULL;
 	}
-	(void) trail_bulk_write(day_partition(table, event_time), table_desc(table),
-							tuples, n, NULL);
+	(void) trail_bulk_write(day_partition(table, event_time), TRAIL_ROWS_DATA,
+							table_desc(table), tuples, n, NULL);
+}
+
+void
+trail_batch_write_event(HeapTuple tuple, TimestampTz event_time)
+{
+	set_commit_seq(tuple, trail_commit_seq());
+	(void) trail_bulk_write(day_partition(TRAIL_EVENTS, event_time), TRAIL_ROWS_OTHER,
+							table_desc(TRAIL_EVENTS), &tuple, 1, NULL);
 }
 
 /*

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * batch.h
- *	  Writing data events in bulk, at commit, straight into the partitions.
+ *	  Writing events straight into the partitions: data events in bulk at
+ *	  commit, other events one at a time, at once.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,8 +35,15 @@ typedef struct TrailRowEvent
  */
 extern void trail_batch_queue_event(const TrailEvent *ev);
 
-/* An event as a tuple of trail.events' row type (to render it) */
+/* An event as a tuple of trail.events' row type (to render or write it) */
 extern HeapTuple trail_batch_event_tuple(const TrailEvent *ev);
+
+/*
+ * Write an event that is not a data event into the partition of its day
+ * now, with its commit sequence number; the tuple (from
+ * trail_batch_event_tuple) is taken over.
+ */
+extern void trail_batch_write_event(HeapTuple tuple, TimestampTz event_time);
 extern void trail_batch_queue_row_event(const TrailRowEvent *row);
 
 extern void trail_batch_init(void);

@@ -5,7 +5,9 @@
  *	  FROM writes: the table AM's multi-insert, then the index entries.
  *
  * Two writers produce rows by the thousand and skip SQL for them: the
- * data-event queue at commit (batch.c) and trail.import_logs() (import.c).
+ * data-event queue at commit (batch.c) and trail.import_logs() (import.c);
+ * the other events, one at a time, skip it too (store.c), since planning
+ * and starting an executor for each cost more than the write.
  * Both hand over heap tuples formed in a parent table's row type and the
  * relation they go to (the partition of their day, or a plain table such as
  * trail.event_resources); this file converts them if the partition's
@@ -14,10 +16,10 @@
  *
  * Design notes:
  *
- *	- Indexes, without duplicate checks (data events, lookup entries): which
- *	  indexes take the rows is worked out once per relation from its real
- *	  index definitions and the first row (all rows of one call share the
- *	  category that the partial indexes' predicates test), and only those
+ *	- Indexes, without duplicate checks (events, lookup entries): which
+ *	  indexes take the rows is worked out once per relation and class of
+ *	  rows (data events or not, what the partial indexes' predicates test)
+ *	  from its real index definitions and the first row, and only those
  *	  are opened and written; the executor's machinery would evaluate every
  *	  predicate for every row.  A unique index still refuses a duplicate
  *	  with an error.  A BRIN index gets one entry per heap page and key
@@ -66,6 +68,7 @@
 typedef struct TakingIndexes
 {
 	Oid			relid;
+	TrailRowClass row_class;
 	List	   *taking;			/* index OIDs */
 } TakingIndexes;
 
@@ -103,11 +106,11 @@ bulk_write_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * The indexes of a relation that take rows like the one in slot, worked
- * out the first time from that row.
+ * The indexes of a relation that take rows of a class like the one in
+ * slot, worked out the first time from that row.
  */
 static List *
-taking_indexes(Relation rel, TupleTableSlot *slot)
+taking_indexes(Relation rel, TrailRowClass row_class, TupleTableSlot *slot)
 {
 	ListCell   *lc;
 	TakingIndexes *t;
@@ -121,7 +124,7 @@ taking_indexes(Relation rel, TupleTableSlot *slot)
 	foreach(lc, taking_cache)
 	{
 		t = lfirst(lc);
-		if (t->relid == RelationGetRelid(rel))
+		if (t->relid == RelationGetRelid(rel) && t->row_class == row_class)
 			return t->taking;
 	}
 
@@ -146,6 +149,7 @@ taking_indexes(Relation rel, TupleTableSlot *slot)
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	t = palloc(sizeof(TakingIndexes));
 	t->relid = RelationGetRelid(rel);
+	t->row_class = row_class;
 	t->taking = list_copy(taking);
 	taking_cache = lappend(taking_cache, t);
 	MemoryContextSwitchTo(oldcxt);
@@ -263,15 +267,16 @@ drop_duplicates(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 }
 
 /*
- * Write n tuples, formed in the row type formed_in, into relation relid
- * (opened here, RowExclusiveLock), with their index entries.  With written
- * NULL, every tuple is written; otherwise a tuple a unique index already
- * holds is not, and written[i] tells which were.  Returns the number of
- * tuples written.  The tuples are taken over and freed, written or not.
+ * Write n tuples of one class, formed in the row type formed_in, into
+ * relation relid (opened here, RowExclusiveLock), with their index entries.
+ * With written NULL, every tuple is written; otherwise a tuple a unique
+ * index already holds is not, and written[i] tells which were.  Returns the
+ * number of tuples written.  The tuples are taken over and freed, written
+ * or not.
  */
 int
-trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples, int n,
-				 bool *written)
+trail_bulk_write(Oid relid, TrailRowClass row_class, TupleDesc formed_in,
+				 HeapTuple *tuples, int n, bool *written)
 {
 	Relation	rel = table_open(relid, RowExclusiveLock);
 	TupleConversionMap *map = NULL;
@@ -335,7 +340,7 @@ trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples, int n,
 		if (written != NULL)
 			keep = drop_duplicates(rri, slots, chunk, estate, written + done);
 		else if (done == 0 && rel->rd_rel->relhasindex)
-			taking = taking_indexes(rel, slots[0]);
+			taking = taking_indexes(rel, row_class, slots[0]);
 		if (keep > 0)
 			table_multi_insert(rel, slots, keep, cid, 0, bistate);
 		if (written == NULL)

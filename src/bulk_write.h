@@ -13,14 +13,27 @@
 #include "access/tupdesc.h"
 
 /*
- * Write n tuples, formed in the row type formed_in, into relation relid,
- * with their index entries.  With written NULL every tuple is written;
- * otherwise a tuple that a unique index already holds is skipped, and
- * written[i] says which were written.  Returns how many were.  The
- * tuples (palloc'd, each on its own) are taken over and freed.
+ * What the rows of one call have in common for the partial indexes of
+ * trail.events (their predicates test event_category): data events, or
+ * events of other categories.  Rows of tables without partial indexes may
+ * be called either.
  */
-extern int	trail_bulk_write(Oid relid, TupleDesc formed_in, HeapTuple *tuples,
-							 int n, bool *written);
+typedef enum TrailRowClass
+{
+	TRAIL_ROWS_DATA,
+	TRAIL_ROWS_OTHER
+} TrailRowClass;
+
+/*
+ * Write n tuples of one class, formed in the row type formed_in, into
+ * relation relid, with their index entries.  With written NULL every tuple
+ * is written; otherwise a tuple that a unique index already holds is
+ * skipped, and written[i] says which were written.  Returns how many were.
+ * The tuples (palloc'd, each on its own) are taken over and freed.
+ */
+extern int	trail_bulk_write(Oid relid, TrailRowClass row_class,
+							 TupleDesc formed_in, HeapTuple *tuples, int n,
+							 bool *written);
 
 extern void trail_bulk_write_init(void);
 

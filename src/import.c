@@ -271,11 +271,6 @@ typedef struct BatchEvent
 	bool		written;
 } BatchEvent;
 
-/* trail.event_resources' columns, in the order of ImportRun.lookup_* */
-static const char *const lookup_columns[] = {
-	"lookup_key", "lookup_value", "event_time", "event_id"
-};
-
 /* One call of trail.import_logs() */
 typedef struct ImportRun
 {
@@ -289,9 +284,7 @@ typedef struct ImportRun
 	int64		commit_seq;
 	TupleDesc	desc;			/* trail.events' row type */
 	AttrNumber	attnums[IC_NCOLUMNS];
-	Oid			lookup_relid;	/* trail.event_resources */
-	TupleDesc	lookup_desc;
-	AttrNumber	lookup_attnums[lengthof(lookup_columns)];
+	TrailLookupTable lookup_table;	/* trail.event_resources */
 	Datum	   *values;			/* one row's, desc->natts of them */
 	bool	   *nulls;
 	Datum		imported_from;	/* the current file's path, as text */
@@ -1506,8 +1499,9 @@ write_day(ImportRun *run, int first, bool *done)
 		which[n] = i;
 		tuples[n++] = run->rows[i];
 	}
-	run->imported += trail_bulk_write(trail_partition_for("events", day), run->desc,
-									  tuples, n, written);
+	run->imported += trail_bulk_write(trail_partition_for("events", day),
+									  TRAIL_ROWS_OTHER, run->desc, tuples, n,
+									  written);
 	for (i = 0; i < n; i++)
 	{
 		bool		found;
@@ -1528,12 +1522,9 @@ static void
 write_lookups(ImportRun *run)
 {
 	HeapTuple  *tuples = palloc(sizeof(HeapTuple) * run->nlookups);
-	Datum		values[lengthof(lookup_columns)];
-	bool		nulls[lengthof(lookup_columns)];
 	int			n = 0;
 	int			i;
 
-	memset(nulls, false, sizeof(nulls));
 	for (i = 0; i < run->nlookups; i++)
 	{
 		bool		found;
@@ -1541,14 +1532,13 @@ write_lookups(ImportRun *run)
 
 		if (!batch_event(run, DatumGetUUIDP(run->lookup_ids[i]), t, &found)->written)
 			continue;
-		values[run->lookup_attnums[0] - 1] = run->lookup_keys[i];
-		values[run->lookup_attnums[1] - 1] = run->lookup_values[i];
-		values[run->lookup_attnums[2] - 1] = run->lookup_times[i];
-		values[run->lookup_attnums[3] - 1] = run->lookup_ids[i];
-		tuples[n++] = heap_form_tuple(run->lookup_desc, values, nulls);
+		tuples[n++] = trail_lookup_tuple(&run->lookup_table, run->lookup_keys[i],
+										 run->lookup_values[i], run->lookup_times[i],
+										 run->lookup_ids[i]);
 	}
 	if (n > 0)
-		(void) trail_bulk_write(run->lookup_relid, run->lookup_desc, tuples, n, NULL);
+		(void) trail_bulk_write(run->lookup_table.relid, TRAIL_ROWS_OTHER,
+								run->lookup_table.desc, tuples, n, NULL);
 }
 
 /*
@@ -1912,7 +1902,6 @@ static void
 start_run(ImportRun *run)
 {
 	const TrailCatalog *cat = trail_require_catalog();
-	Relation	lookups;
 	bool		isnull;
 	int			c;
 
@@ -1940,22 +1929,7 @@ start_run(ImportRun *run)
 	}
 	run->values = palloc(sizeof(Datum) * run->desc->natts);
 	run->nulls = palloc(sizeof(bool) * run->desc->natts);
-	run->lookup_relid = get_relname_relid("event_resources", cat->namespace_oid);
-	if (!OidIsValid(run->lookup_relid))
-		elog(ERROR, "trail: table trail.event_resources is missing");
-	lookups = table_open(run->lookup_relid, AccessShareLock);
-	run->lookup_desc = CreateTupleDescCopy(RelationGetDescr(lookups));
-	table_close(lookups, AccessShareLock);
-	if (run->lookup_desc->natts != lengthof(lookup_columns))
-		elog(ERROR, "trail: trail.event_resources must have the columns %s, %s, %s and %s",
-			 lookup_columns[0], lookup_columns[1], lookup_columns[2], lookup_columns[3]);
-	for (c = 0; c < lengthof(lookup_columns); c++)
-	{
-		run->lookup_attnums[c] = get_attnum(run->lookup_relid, lookup_columns[c]);
-		if (run->lookup_attnums[c] == InvalidAttrNumber)
-			elog(ERROR, "trail: column \"%s\" is missing from trail.event_resources",
-				 lookup_columns[c]);
-	}
+	trail_lookup_table(cat, &run->lookup_table);
 	run->rows = palloc(sizeof(HeapTuple) * BATCH_ROWS);
 	run->row_times = palloc(sizeof(TimestampTz) * BATCH_ROWS);
 	run->row_ids = palloc(sizeof(pg_uuid_t) * BATCH_ROWS);

@@ -5,73 +5,41 @@
  *
  * An event is inserted in the same transaction as the command it records,
  * so that a command that rolls back (whole transaction or savepoint) leaves
- * no event and a command that commits always has one.  The insert goes
- * through a saved SPI plan: partition routing, indexes and constraints are
- * the executor's job, and the plan cache revalidates it if trail.events is
- * replaced.  It runs inside trail_sql_begin() (sql.c): as the table's owner,
- * with search_path pinned, and flagged internal so that the append-only
- * protection lets exactly this write through.
+ * no event and a command that commits always has one.  It is written at
+ * once, visible to the rest of the transaction, straight into the partition
+ * of its day with its index entries (batch.c, bulk_write.c), and so are its
+ * LookupEvents entries in trail.event_resources: planning and starting an
+ * executor for an INSERT cost a DDL statement more than the write itself.
+ * These are trail's own writes into its own append-only tables, which no
+ * trigger, rule or permission check has a say in (protect.c keeps everyone
+ * else out); there is no SQL, so nothing depends on search_path.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "catalog/objectaddress.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/uuid.h"
 #include "utils/xid8.h"
 
 #include "catalog.h"
 #include "batch.h"
-#include "commit_order.h"
+#include "bulk_write.h"
 #include "context.h"
 #include "reactions.h"
 #include "record.h"
 #include "selectors.h"
-#include "sql.h"
 #include "store.h"
 #include "trail.h"
 
-#define STORE_NARGS (TRAIL_EVENT_NCOLUMNS + 3)
-
-static SPIPlanPtr insert_plan = NULL;
-
-/*
- * One statement writes the event and its LookupEvents entries
- * (trail.event_resources): its EventName, Username, EventSource,
- * AccessKeyId, and each distinct ResourceType and ResourceName once, passed
- * as two parallel arrays (keys, values) worked out here in C.
- */
-static const char *const insert_sql =
-"WITH ev AS ("
-"INSERT INTO trail.events (event_time, event_id, event_version, event_category,"
-" event_type, event_source, event_name, read_only, management_event, region,"
-" recipient_account_id, user_identity, user_name, access_key_id,"
-" source_ip_address, user_agent, request_id, transaction_id,"
-" request_parameters, response_elements, additional_event_data, resources,"
-" error_code, error_message, is_global, shared_event_id, insight_details, commit_seq)"
-" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-" $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $30))"
-" INSERT INTO trail.event_resources (lookup_key, lookup_value, event_time, event_id)"
-" SELECT u.k, u.v, $1, $2"
-" FROM ROWS FROM (pg_catalog.unnest($28), pg_catalog.unnest($29)) AS u(k, v)";
-
-static const Oid insert_types[STORE_NARGS] = {
-	TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID, TEXTOID,
-	TEXTOID, JSONBOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID, XID8OID,
-	JSONBOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTOID, TEXTOID, BOOLOID, UUIDOID, JSONBOID,
-	TEXTARRAYOID, TEXTARRAYOID, INT8OID
-};
-
-/* trail.events' columns, in the order of the insert's parameters */
+/* trail.events' columns, in the order of trail_event_datums() */
 const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS] = {
 	"event_time", "event_id", "event_version", "event_category",
 	"event_type", "event_source", "event_name", "read_only",
@@ -196,42 +164,94 @@ add_resource_lookups(List **keys, List **values, Jsonb *resources)
 	}
 }
 
+void
+trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table)
+{
+	static const char *const columns[lengthof(table->attnums)] = {
+		"lookup_key", "lookup_value", "event_time", "event_id"
+	};
+	Relation	rel;
+	int			c;
+
+	table->relid = get_relname_relid("event_resources", cat->namespace_oid);
+	if (!OidIsValid(table->relid))
+		elog(ERROR, "trail: table trail.event_resources is missing");
+	rel = table_open(table->relid, AccessShareLock);
+	table->desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	table_close(rel, AccessShareLock);
+	if (table->desc->natts != lengthof(columns))
+		elog(ERROR, "trail: trail.event_resources must have the columns %s, %s, %s and %s",
+			 columns[0], columns[1], columns[2], columns[3]);
+	for (c = 0; c < lengthof(columns); c++)
+	{
+		table->attnums[c] = get_attnum(table->relid, columns[c]);
+		if (table->attnums[c] == InvalidAttrNumber)
+			elog(ERROR, "trail: column \"%s\" is missing from trail.event_resources",
+				 columns[c]);
+	}
+}
+
+HeapTuple
+trail_lookup_tuple(const TrailLookupTable *table, Datum key, Datum value,
+				   Datum event_time, Datum event_id)
+{
+	Datum		values[lengthof(table->attnums)];
+	bool		nulls[lengthof(table->attnums)] = {false};
+
+	values[table->attnums[0] - 1] = key;
+	values[table->attnums[1] - 1] = value;
+	values[table->attnums[2] - 1] = event_time;
+	values[table->attnums[3] - 1] = event_id;
+	return heap_form_tuple(table->desc, values, nulls);
+}
+
 /*
- * The LookupEvents entries of a management or insight event (its keyed
- * attributes, and each distinct resource type and name), as the (keys,
- * values) arrays of its rows in trail.event_resources.  Data events have
- * none: LookupEvents does not show them.
+ * Write the LookupEvents entries of a management or insight event (its
+ * keyed attributes, and each distinct resource type and name) into
+ * trail.event_resources.  Data events have none: LookupEvents does not
+ * show them.
  */
 static void
-lookup_entries(const TrailEvent *ev, Datum *keys, Datum *values)
+write_lookups(const TrailCatalog *cat, const TrailEvent *ev)
 {
-	List	   *key_list = NIL;
-	List	   *value_list = NIL;
+	List	   *keys = NIL;
+	List	   *values = NIL;
+	TrailLookupTable table;
+	HeapTuple  *tuples;
+	ListCell   *k;
+	ListCell   *v;
+	int			n = 0;
 
-	if (strcmp(ev->event_category, "Data") != 0)
+	if (strcmp(ev->event_category, "Data") == 0)
+		return;
+	add_lookup(&keys, &values, "EventName", ev->event_name);
+	add_lookup(&keys, &values, "Username", ev->user_name);
+	add_lookup(&keys, &values, "EventSource", ev->event_source);
+	add_lookup(&keys, &values, "AccessKeyId", ev->access_key_id);
+
+	/*
+	 * An event's id tells the day of its partition (UUIDv7, made from its
+	 * time: lookup by EventId reads that day), except an insight's, whose
+	 * time is the minute it describes.
+	 */
+	if (strcmp(ev->event_category, "Insight") == 0)
 	{
-		add_lookup(&key_list, &value_list, "EventName", ev->event_name);
-		add_lookup(&key_list, &value_list, "Username", ev->user_name);
-		add_lookup(&key_list, &value_list, "EventSource", ev->event_source);
-		add_lookup(&key_list, &value_list, "AccessKeyId", ev->access_key_id);
+		char	   *id = palloc(TRAIL_UUID_STRLEN);
 
-		/*
-		 * An event's id tells the day of its partition (UUIDv7, made from
-		 * its time: lookup by EventId reads that day), except an insight's,
-		 * whose time is the minute it describes.
-		 */
-		if (strcmp(ev->event_category, "Insight") == 0)
-		{
-			char	   *id = palloc(TRAIL_UUID_STRLEN);
-
-			trail_uuid_string(&ev->event_id, id);
-			add_lookup(&key_list, &value_list, "EventId", id);
-		}
-		if (ev->resources != NULL)
-			add_resource_lookups(&key_list, &value_list, ev->resources);
+		trail_uuid_string(&ev->event_id, id);
+		add_lookup(&keys, &values, "EventId", id);
 	}
-	*keys = PointerGetDatum(strlist_to_textarray(key_list));
-	*values = PointerGetDatum(strlist_to_textarray(value_list));
+	if (ev->resources != NULL)
+		add_resource_lookups(&keys, &values, ev->resources);
+
+	trail_lookup_table(cat, &table);
+	tuples = palloc(sizeof(HeapTuple) * list_length(keys));
+	forboth(k, keys, v, values)
+		tuples[n++] = trail_lookup_tuple(&table, CStringGetTextDatum(lfirst(k)),
+										 CStringGetTextDatum(lfirst(v)),
+										 TimestampTzGetDatum(ev->event_time),
+										 UUIDPGetDatum(&ev->event_id));
+	(void) trail_bulk_write(table.relid, TRAIL_ROWS_OTHER, table.desc, tuples, n, NULL);
 }
 
 /*
@@ -271,69 +291,44 @@ void
 trail_store_event(const TrailEvent *ev)
 {
 	const TrailCatalog *cat = trail_catalog();
-	Datum		values[STORE_NARGS];
-	char		nulls[STORE_NARGS];
-	bool		isnull[TRAIL_EVENT_NCOLUMNS];
-	int			i;
-	TrailSqlScope scope;
-	bool		save_read_only = XactReadOnly;
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	HeapTuple	tuple;
+	StringInfoData record;
+	bool		react;
 
 	if (cat == NULL || !selected(ev))
 		return;
 
-	trail_event_datums(ev, values, isnull);
-	for (i = 0; i < TRAIL_EVENT_NCOLUMNS; i++)
-		nulls[i] = isnull[i] ? 'n' : ' ';
-	nulls[27] = nulls[28] = nulls[29] = ' ';
-	lookup_entries(ev, &values[27], &values[28]);
-	values[29] = Int64GetDatum(trail_commit_seq());
+	/* what forming and writing allocate goes when the event is stored */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "trail store event",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	tuple = trail_batch_event_tuple(ev);
 
-	trail_sql_begin(&scope, cat->owner);
-	PG_TRY();
+	/* the log stream and the rules see it as it is stored (the write takes the tuple) */
+	react = trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name, ev);
+	if (react)
 	{
-		int			rc;
-
-		/*
-		 * A read-only transaction still gets its SHOW and EXPLAIN recorded:
-		 * READ ONLY restricts what the user may change, not the audit trail.
-		 */
-		XactReadOnly = false;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "trail: SPI_connect failed");
-		if (insert_plan == NULL)
-		{
-			SPIPlanPtr	plan = SPI_prepare(insert_sql, STORE_NARGS,
-										   (Oid *) insert_types);
-
-			if (plan == NULL)
-				elog(ERROR, "trail: could not prepare the event insert: %s",
-					 SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-			insert_plan = plan;
-		}
-		rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "trail: could not store an event: %s",
-				 SPI_result_code_string(rc));
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		XactReadOnly = save_read_only;
-		trail_sql_end(&scope);
-	}
-	PG_END_TRY();
-
-	/* the log stream and the rules see it as the caller stored it */
-	if (trail_reactions_wanted(ev->event_category, ev->event_source, ev->event_name, ev))
-	{
-		StringInfoData record;
-
 		initStringInfo(&record);
-		trail_render_record(trail_batch_event_tuple(ev)->t_data, &record);
-		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data, ev);
+		trail_render_record(tuple->t_data, &record);
 	}
+
+	/*
+	 * As an INSERT would, see what the command did so far: a partition
+	 * attached by the maintenance pass that records it is where its events
+	 * go.  A read-only transaction still gets its SHOW and EXPLAIN
+	 * recorded: READ ONLY restricts what the user may change, not the
+	 * audit trail, and the heap does not ask.
+	 */
+	CommandCounterIncrement();
+	trail_batch_write_event(tuple, ev->event_time);
+	write_lookups(cat, ev);
+
+	if (react)
+		trail_react(ev->event_category, ev->event_source, ev->event_name, record.data, ev);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
 }
 
 void

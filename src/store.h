@@ -8,6 +8,10 @@
 #ifndef TRAIL_STORE_H
 #define TRAIL_STORE_H
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
+#include "catalog.h"
 #include "event.h"
 
 /*
@@ -18,7 +22,6 @@
  */
 extern void trail_store_event(const TrailEvent *ev);
 
-/* The columns of trail.events an event fills, by name, in a fixed order */
 /*
  * Record a call of trail's SQL API (a change of its settings) as a
  * management event of the caller, eventSource trail.postgresql; params is
@@ -28,10 +31,26 @@ extern void trail_store_api_call(const char *event_name, const char *params,
 								 const char *resource_type, const char *arn,
 								 const char *name);
 
+/* The columns of trail.events an event fills, by name, in a fixed order */
 #define TRAIL_EVENT_NCOLUMNS 27
 extern const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS];
 
 /* An event's values for those columns */
 extern void trail_event_datums(const TrailEvent *ev, Datum *values, bool *nulls);
+
+/* trail.event_resources, the LookupEvents entries, as its writers need it */
+typedef struct TrailLookupTable
+{
+	Oid			relid;
+	TupleDesc	desc;			/* a copy, in the caller's memory context */
+	AttrNumber	attnums[4];		/* lookup_key, lookup_value, event_time, event_id */
+} TrailLookupTable;
+
+extern void trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table);
+
+/* One entry as a tuple of that table */
+extern HeapTuple trail_lookup_tuple(const TrailLookupTable *table, Datum key,
+									Datum value, Datum event_time,
+									Datum event_id);
 
 #endif							/* TRAIL_STORE_H */
