@@ -293,23 +293,23 @@ trail_emit_log(ErrorData *edata)
 		MyProcPort != NULL && MyProcPort->user_name != NULL && !IsBackgroundWorker)
 	{
 		Port	   *port = MyProcPort;
+		bool		exists;
 
+		/*
+		 * No PG_TRY here: this runs while edata is being reported, and
+		 * catching an error would have to flush the error stack that holds
+		 * edata itself.  Nothing below throws but a failed allocation or a
+		 * broken catalog; such an error is raised to FATAL (elog.c lifts a
+		 * nested error to the level of the one being reported) and ends
+		 * the connection attempt, which this FATAL was ending anyway, and
+		 * login_recorded keeps the hook from coming back here for it.
+		 */
 		login_recorded = true;
-		PG_TRY();
-		{
-			/* the catalog is readable once the session's start has begun */
-			bool		exists = !IsTransactionState() || role_exists(port->user_name);
-
-			spool_session_event("Login", port->user_name, exists,
-								port->hba ? hba_authname(port->hba->auth_method) : auth_method,
-								"Failure", edata->message, NULL);
-		}
-		PG_CATCH();
-		{
-			/* never an error from error reporting: it counts as dropped */
-			FlushErrorState();
-		}
-		PG_END_TRY();
+		/* the catalog is readable once the session's start has begun */
+		exists = !IsTransactionState() || role_exists(port->user_name);
+		spool_session_event("Login", port->user_name, exists,
+							port->hba ? hba_authname(port->hba->auth_method) : auth_method,
+							"Failure", edata->message, NULL);
 	}
 	else if (edata->elevel == ERROR && !failure_recorded &&
 			 trail_analysis_failure_spool(edata))
