@@ -16,24 +16,26 @@
  *	- emit_log_hook spools a candidate, fsynced before the client hears of
  *	  the error like every spooled event, with what the session knows
  *	  without its catalog: the statement's text and the error's position
- *	  in it, search_path, the session and current roles (OIDs), the fields
- *	  every event has (time, id, session, source address, user agent,
- *	  request, transaction) and the error.  Candidates are errors with a
+ *	  in it, search_path and standard_conforming_strings (how the text is
+ *	  read), the session and current roles (OIDs), the fields every event
+ *	  has (time, id, session, source address, user agent, request,
+ *	  transaction) and the error.  Candidates are errors with a
  *	  position in the statement (parse analysis says where it failed;
  *	  errors of execution carry no position) and permission errors; not
  *	  syntax errors (the statement cannot be known) and not errors of a
  *	  statement whose failure a hook has recorded already.
  *	- The worker that drains the spool (spool.c) resolves each candidate in
  *	  its transaction: it parses the text again (raw parsing needs no
- *	  catalog), takes the statement the position falls in, finds the
- *	  tables it names with the session's search_path as the session's
- *	  current role would, and builds the event the statement would have
- *	  had: a data event (Select, Insert, Update, Delete, Merge) with the
- *	  tables as resources, or a management event (CREATE TABLE AS, SELECT
- *	  INTO, CREATE MATERIALIZED VIEW, whose queries are analysed before the
- *	  utility hook runs).  It is stored when it lacked privilege (always),
- *	  or when the store's selectors pick it (a selected table, a management
- *	  event); any other candidate is dropped.
+ *	  catalog) as the session lexed it, takes the statement the position
+ *	  falls in, finds the tables it names with the session's search_path
+ *	  as the session's current role would, and builds the event the
+ *	  statement would have had: a data event (Select, Insert, Update,
+ *	  Delete, Merge) with the tables as resources, or a management event
+ *	  (CREATE TABLE AS, SELECT INTO, CREATE MATERIALIZED VIEW, whose
+ *	  queries are analysed before the utility hook runs).  It is stored
+ *	  when it lacked privilege (always), or when the store's selectors pick
+ *	  it (a selected table, a management event); any other candidate is
+ *	  dropped.
  *
  * Limits (README, Caveats): names are resolved when the spool is drained,
  * a few seconds later, so a table created, dropped or renamed in between is
@@ -129,6 +131,8 @@ trail_analysis_failure_spool(ErrorData *edata)
 	trail_json_time(&rec, MyStartTimestamp);
 	appendStringInfoString(&rec, ",\"searchPath\":");
 	escape_json(&rec, namespace_search_path ? namespace_search_path : "");
+	appendStringInfo(&rec, ",\"standardConformingStrings\":\"%s\"",
+					 standard_conforming_strings ? "on" : "off");
 	if (trail_session_context != NULL)
 	{
 		appendStringInfoString(&rec, ",\"sessionContext\":");
@@ -182,17 +186,29 @@ field(Candidate *c, const char *key)
 /*
  * Parse the candidate's text and find the statement the error's position
  * (in characters, from 1) falls in; without a position, the only one.
+ * The text is lexed as its session lexed it: with standard_conforming_strings
+ * off, 'it\'s' is one string literal, and read with it on, the rest of the
+ * text would be a syntax error.
  */
 static bool
 find_statement(Candidate *c)
 {
 	const char *text = field(c, "statement");
 	int			position = atoi(field(c, "position"));
+	const char *scs = field(c, "standardConformingStrings");
+	int			nestlevel = NewGUCNestLevel();
 	int			offset = 0;
 	List	   *stmts;
 	ListCell   *lc;
 
+	/* spooled before the setting was: the default */
+	(void) set_config_option("standard_conforming_strings", *scs ? scs : "on",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* the session was warned of its backslashes already */
+	(void) set_config_option("escape_string_warning", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
+	AtEOXact_GUC(true, nestlevel);
 	while (--position > 0 && text[offset] != '\0')
 		offset += pg_mblen(text + offset);
 	foreach(lc, stmts)

@@ -461,6 +461,23 @@ is( event_values(q{concat_ws('|', event_name, user_name, error_code, resources->
 	'Select|regress_alice|InsufficientPrivilege|hidden_s.hidden',
 	'... as a Select by the role, InsufficientPrivilege, naming the table');
 
+# a statement its session's lexer read differently from the default: with
+# standard_conforming_strings off, 'it\'s' is one string, so the drain must
+# parse the text as the session did to find the statement at all
+($rc, $out, $err) = run_as(
+	'postgres', 'analysis_lexer',
+	join("\n",
+		'SET standard_conforming_strings = off;',
+		q{INSERT INTO watched (id, nocol) VALUES (1, 'it\'s') /* a_lexer */;}));
+like($err, qr/column "nocol" of relation "watched" does not exist/,
+	'(an INSERT with a backslash-escaped quote fails analysis, standard_conforming_strings off)');
+is(wait_events(statement_where('a_lexer'), 1), 1,
+	'it is recorded once: the drain parses it with the session\'s standard_conforming_strings');
+is( event_values(q{concat_ws('|', event_name, error_code, request_parameters->>'statement')},
+		statement_where('a_lexer')),
+	q{Insert|UndefinedColumn|INSERT INTO watched (id, nocol) VALUES (1, 'it\'s') /* a_lexer */},
+	'... as the Insert of its own text');
+
 my @undefined = split /\n/, event_values('event_id', q{user_agent = 'analysis' AND error_code = 'UndefinedColumn'});
 ok( poll_until(30, sub { $node->safe_psql('postgres', 'SELECT count(*) FROM analysis_sink') >= @undefined }),
 	'a rule matching errorCode UndefinedColumn reaches the failures drained from the spool');
