@@ -297,10 +297,14 @@ write_group(TrailTable table, TimestampTz event_time, QueuedRow **rows, int n)
 }
 
 void
-trail_batch_write_event(HeapTuple tuple, TimestampTz event_time)
+trail_batch_write_event(HeapTuple tuple, const TrailEvent *ev)
 {
+	/* the class decides which partial indexes take it */
+	TrailRowClass row_class = strcmp(ev->event_category, "Data") == 0 ?
+		TRAIL_ROWS_DATA : TRAIL_ROWS_OTHER;
+
 	set_commit_seq(tuple, trail_commit_seq());
-	(void) trail_bulk_write(day_partition(TRAIL_EVENTS, event_time), TRAIL_ROWS_OTHER,
+	(void) trail_bulk_write(day_partition(TRAIL_EVENTS, ev->event_time), row_class,
 							table_desc(TRAIL_EVENTS), &tuple, 1, NULL);
 }
 

@@ -39,11 +39,11 @@ extern void trail_batch_queue_event(const TrailEvent *ev);
 extern HeapTuple trail_batch_event_tuple(const TrailEvent *ev);
 
 /*
- * Write an event that is not a data event into the partition of its day
- * now, with its commit sequence number; the tuple (from
- * trail_batch_event_tuple) is taken over.
+ * Write an event into the partition of its day now (not at commit), with
+ * its commit sequence number; the tuple (ev's, from trail_batch_event_tuple)
+ * is taken over.
  */
-extern void trail_batch_write_event(HeapTuple tuple, TimestampTz event_time);
+extern void trail_batch_write_event(HeapTuple tuple, const TrailEvent *ev);
 extern void trail_batch_queue_row_event(const TrailRowEvent *row);
 
 extern void trail_batch_init(void);

@@ -322,7 +322,7 @@ trail_store_event(const TrailEvent *ev)
 	 * audit trail, and the heap does not ask.
 	 */
 	CommandCounterIncrement();
-	trail_batch_write_event(tuple, ev->event_time);
+	trail_batch_write_event(tuple, ev);
 	write_lookups(cat, ev);
 
 	if (react)
