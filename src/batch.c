@@ -5,8 +5,9 @@
  *	  commit, other events one at a time, at once.
  *
  * Management events are few and are written at once, each as it is stored
- * (store.c), so that the transaction sees them.  Data events can be millions per statement and several per transaction on a
- * hot table, so they skip SQL altogether: each is formed as a heap tuple in
+ * (store.c), so that the transaction sees them.  Data events can be
+ * millions per statement and several per transaction on a hot table, so
+ * they skip SQL altogether: each is formed as a heap tuple in
  * C and queued for the transaction; just before it commits (or prepares),
  * the queue is written with the table AM's multi-insert into the partition
  * of each event's day, the way COPY FROM writes (bulk_write.c: only the

@@ -34,6 +34,7 @@ typedef struct TrailRowEvent
  * a subtransaction that aborts takes its queued rows with it.
  */
 extern void trail_batch_queue_event(const TrailEvent *ev);
+extern void trail_batch_queue_row_event(const TrailRowEvent *row);
 
 /* An event as a tuple of trail.events' row type (to render or write it) */
 extern HeapTuple trail_batch_event_tuple(const TrailEvent *ev);
@@ -44,7 +45,6 @@ extern HeapTuple trail_batch_event_tuple(const TrailEvent *ev);
  * is taken over.
  */
 extern void trail_batch_write_event(HeapTuple tuple, const TrailEvent *ev);
-extern void trail_batch_queue_row_event(const TrailRowEvent *row);
 
 extern void trail_batch_init(void);
 

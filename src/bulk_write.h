@@ -16,7 +16,8 @@
  * What the rows of one call have in common for the partial indexes of
  * trail.events (their predicates test event_category): data events, or
  * events of other categories.  Rows of tables without partial indexes may
- * be called either.
+ * be called either, and so may rows written with duplicate checks, whose
+ * predicates are evaluated row by row.
  */
 typedef enum TrailRowClass
 {

@@ -440,7 +440,6 @@ parse_time(const char *s, int len, TimestampTz *out)
 	return tm2timestamp(&tm, fsec, NULL, out) == 0;
 }
 
-
 /*
  * Parse a UUID in its 36-character form (either case); false when the
  * text is not one.
@@ -473,7 +472,6 @@ parse_uuid(const char *s, int len, pg_uuid_t *out)
 	}
 	return true;
 }
-
 
 /*
  * Does a name end with the given suffix?
@@ -1108,7 +1106,6 @@ token_ends(const char *p, const char *end)
 	return p == end || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' ||
 		*p == ',' || *p == '}' || *p == ']' || *p == ':';
 }
-
 
 /*
  * Decode the escapes of a JSON string whose text (after its opening quote)

@@ -164,6 +164,10 @@ add_resource_lookups(List **keys, List **values, Jsonb *resources)
 	}
 }
 
+/*
+ * Find trail.event_resources and its row type, for forming its rows (here
+ * and in the import); an error if the table is not as trail made it.
+ */
 void
 trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table)
 {
@@ -191,6 +195,9 @@ trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table)
 	}
 }
 
+/*
+ * One LookupEvents entry as a row of trail.event_resources.
+ */
 HeapTuple
 trail_lookup_tuple(const TrailLookupTable *table, Datum key, Datum value,
 				   Datum event_time, Datum event_id)
