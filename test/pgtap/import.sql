@@ -29,6 +29,7 @@ SELECT plan(70);
 ------------------------------------------------------------------------------
 -- Helpers
 ------------------------------------------------------------------------------
+\ir ../system/server_shell.sql
 CREATE TEMP TABLE ctx AS
 SELECT '/tmp/trail_tap_import_' || pg_backend_pid() AS dir,
        current_setting('data_directory') AS data_dir;
@@ -260,7 +261,7 @@ SELECT pg_temp.write('tree/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20/
 -- a link out of the tree, to a file that is no log file: not followed
 SELECT pg_temp.write('outside/x.json.gz', '{"not": "records"}');
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
+	PERFORM pg_temp.server_shell(
 		format('ln -s %1$s/outside/x.json.gz %1$s/tree/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20/c.json.gz',
 		       pg_temp.dir()));
 END $$;
@@ -371,14 +372,14 @@ SELECT is((SELECT request_parameters->>'reason' FROM trail.events WHERE event_na
 ------------------------------------------------------------------------------
 SELECT pg_temp.write('rel.json', pg_temp.log(ARRAY[pg_temp.aws('88888888-8888-4888-8888-888888888888', pg_temp.ago(1, 10))]));
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
+	PERFORM pg_temp.server_shell(
 		format('mv %s/rel.json %s/trail_tap_import.json', pg_temp.dir(), (SELECT data_dir FROM ctx)));
 END $$;
 SELECT is(pg_temp.import('trail_tap_import.json'), '1 1 0 0', 'a relative path is read from the data directory');
 SELECT is((SELECT imported_from FROM trail.events WHERE event_id = '88888888-8888-4888-8888-888888888888'),
 	(SELECT data_dir FROM ctx) || '/trail_tap_import.json', 'and recorded as the absolute path');
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', format('rm %s/trail_tap_import.json', (SELECT data_dir FROM ctx)));
+	PERFORM pg_temp.server_shell(format('rm %s/trail_tap_import.json', (SELECT data_dir FROM ctx)));
 END $$;
 
 ------------------------------------------------------------------------------
@@ -437,7 +438,7 @@ SELECT matches(pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.di
 SELECT pg_temp.write('bad/u/nul.json', pg_temp.log(ARRAY[
 	pg_temp.aws('a0000000-0000-4000-8000-00000000000c', pg_temp.ago(1))]));
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
+	PERFORM pg_temp.server_shell(
 		format('sed -i ''s/"orders-db"/"orders\\u0000db"/'' %s/bad/u/nul.json', pg_temp.dir()));
 END $$;
 SELECT matches(pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || '/bad/u/nul.json')),
@@ -520,7 +521,7 @@ SELECT throws_ok($$UPDATE trail.events SET unknown_fields = '{}' WHERE imported_
 -- Cleanup
 ------------------------------------------------------------------------------
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', format('rm -rf %s', pg_temp.dir()));
+	PERFORM pg_temp.server_shell(format('rm -rf %s', pg_temp.dir()));
 END $$;
 DROP TABLE rule_sink;
 DROP FUNCTION public.import_rule_sink(jsonb);

@@ -58,6 +58,7 @@ $$;
 
 -- pg_temp.write_log(path, query), shared with test/system/070_insights.pl
 \ir ../system/write_log.sql
+\ir ../system/server_shell.sql
 
 -- Days whose totals (sums, sums of squares, busiest minutes) disagree with
 -- their minutes: the baselines are made from the totals.
@@ -81,7 +82,7 @@ DECLARE
 	d timestamptz := (SELECT c.d FROM clock c);
 	day int;
 BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'rm -rf ' || p || ' && mkdir -p ' || p);
+	PERFORM pg_temp.server_shell('rm -rf ' || p || ' && mkdir -p ' || p);
 	-- one file per day, D - 8 .. D
 	FOR day IN -8 .. 0 LOOP
 		PERFORM pg_temp.write_log(format('%s/day%s.json.gz', p, day + 8), format($q$
@@ -364,7 +365,7 @@ SELECT is((SELECT checked_until FROM trail.insight_state),
           'only the on-demand cycles ran (the worker left the state alone)');
 
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
+	PERFORM pg_temp.server_shell(
 	               'rm -rf ' || (SELECT path FROM dir) || ' ' || (SELECT path FROM dir) || '-late.json.gz');
 END $$;
 DROP ROLE regress_tap_insights_plain;

@@ -486,6 +486,7 @@ SELECT is((SELECT resources->0->>'ResourceName' FROM trail.lookup_events('EventN
 -- imported management events of past days, and an insight event with the
 -- same eventName: the insight is found by insight lookups only
 \ir ../system/write_log.sql
+\ir ../system/server_shell.sql
 CREATE TEMP TABLE imported_log AS SELECT '/tmp/trail_tap_lookup_' || pg_backend_pid() || '.json.gz' AS path;
 CREATE FUNCTION pg_temp.record(id text, days int, name text, usr text, category text DEFAULT 'Management')
 RETURNS jsonb LANGUAGE sql AS $$
@@ -512,7 +513,7 @@ SELECT is((SELECT records_imported FROM trail.import_logs((SELECT path FROM impo
 	'imported: 3 management events over 3 past days and an insight event');
 DO $$
 BEGIN
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat >/dev/null; rm -f ' || (SELECT path FROM imported_log));
+	PERFORM pg_temp.server_shell('rm -f ' || (SELECT path FROM imported_log));
 END
 $$;
 SELECT is(pg_temp.entries_diff(), '{}',
