@@ -87,7 +87,8 @@ CREATE INDEX events_time_idx ON trail.events (event_time, event_id)
 -- the resources array).  Each management or insight event has one row here
 -- per distinct (key, value) it has, so that a page of any value is a short
 -- backward scan of this btree, newest first.  EventId has rows only for the
--- events whose id does not name their day (imported and insight events);
+-- events whose id does not name their day (imported and insight events,
+-- and any made after the clock stepped back by more than a day);
 -- the others are found in the day their UUIDv7 names (_lookup_rows).
 --
 -- The table is not partitioned, and the keys have no indexes on
@@ -510,9 +511,10 @@ BEGIN
 	-- (an id is never older than its event, and as old but for a clock that
 	-- stepped back or a thousand ids in one millisecond), so the event lies
 	-- in that day or, across midnight, the day before: two days, no more.
-	-- An imported id (AWS's are random) and an insight's (made when the
-	-- insight is found, not at the minute it describes) say nothing of the
-	-- day: those events have entries.
+	-- An imported id (AWS's are random), an insight's (made when the
+	-- insight is found, not at the minute it describes) and one made after
+	-- the clock stepped back by more than a day (_event_id_names_day) say
+	-- nothing of the day: those events have entries.
 	IF p_key = 'EventId' THEN
 		RETURN QUERY SELECT * FROM trail._lookup_entries(p_key, p_value::uuid::text, p_start,
 			p_category, p_limit, p_after_time, p_after_id);
@@ -572,6 +574,14 @@ CREATE FUNCTION trail._lookup_entries(
 RETURNS SETOF trail.events
 LANGUAGE C STRICT STABLE ROWS 50
 AS 'MODULE_PATHNAME', 'trail_lookup_entries';
+
+-- Whether EventId finds an event in the day its id names (the test above);
+-- when not (an id made after the clock stepped back by more than a day),
+-- the event has an EventId entry.  The spool's drain writes entries in SQL.
+CREATE FUNCTION trail._event_id_names_day(event_id uuid, event_time timestamptz)
+RETURNS boolean
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'trail_sql_event_id_names_day';
 
 -- One page of LookupEvents: CloudTrail's Event members, and the token of
 -- the next page.

@@ -16,6 +16,8 @@ PACKAGES=(
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
 	postgresql-15-pgaudit
+	# test/system/012 runs a server under libfaketime to step its clock back
+	libfaketime
 	# The server headers' libpq/libpq-be.h includes <gssapi/gssapi.h> (PostgreSQL
 	# is built with GSSAPI); postgresql-server-dev-15 does not pull it in.
 	libkrb5-dev

@@ -80,6 +80,37 @@ trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
 	out->data[8] = (out->data[8] & 0x3F) | 0x80;	/* RFC 4122 variant */
 }
 
+/*
+ * Whether an event's id names the day LookupEvents looks for the event in:
+ * the UTC day of the id's time or the day before (_lookup_rows).  An id made
+ * by trail_uuid_v7 from the event's time names that day, or the next when
+ * the backend's previous id was made just after midnight; not so after the
+ * clock stepped back by more than a day (ids never go back), nor for an id
+ * of another layout.  Such events need an EventId entry in
+ * trail.event_resources.
+ */
+bool
+trail_event_id_names_day(const pg_uuid_t *id, TimestampTz event_time)
+{
+	const int64 ms_per_day = (int64) SECS_PER_DAY * 1000;
+	int64		id_ms = 0;
+	int64		event_ms;
+	int64		days;
+	int			i;
+
+	if ((id->data[6] & 0xF0) != 0x70)
+		return false;
+	for (i = 0; i < 6; i++)
+		id_ms = (id_ms << 8) | id->data[i];
+	/* both as milliseconds since 1970-01-01 UTC, days rounded down */
+	event_ms = event_time / 1000 -
+		(event_time % 1000 < 0 ? 1 : 0) +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * ms_per_day;
+	days = id_ms / ms_per_day -
+		(event_ms / ms_per_day - (event_ms % ms_per_day < 0 ? 1 : 0));
+	return days == 0 || days == 1;
+}
+
 void
 trail_event_init(TrailEvent *ev, const char *category,
 				 const char *event_type, const char *invoked_by)

@@ -50,9 +50,11 @@
 #include "utils/uuid.h"
 
 #include "catalog.h"
+#include "event.h"
 #include "partition.h"
 
 PG_FUNCTION_INFO_V1(trail_lookup_entries);
+PG_FUNCTION_INFO_V1(trail_sql_event_id_names_day);
 
 /* trail.event_resources' columns (attribute numbers) */
 #define ENTRY_KEY		1
@@ -273,4 +275,15 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	index_close(pkey, NoLock);
 	table_close(entries, NoLock);
 	return (Datum) 0;
+}
+
+/*
+ * trail._event_id_names_day(event_id, event_time): trail_event_id_names_day
+ * for the spool's drain, which writes its events' entries in SQL (spool.c).
+ */
+Datum
+trail_sql_event_id_names_day(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(trail_event_id_names_day(PG_GETARG_UUID_P(0),
+											PG_GETARG_TIMESTAMPTZ(1)));
 }

@@ -384,6 +384,8 @@ insert_record(const char *record)
 						   " SELECT DISTINCT x.k, x.v, ev.event_time, ev.event_id"
 						   "   FROM ev, LATERAL (VALUES ('EventName', ev.event_name), ('Username', ev.user_name),"
 						   "   ('EventSource', ev.event_source), ('AccessKeyId', ev.access_key_id)"
+						   "   UNION ALL SELECT 'EventId', ev.event_id::text"
+						   "   WHERE NOT trail._event_id_names_day(ev.event_id, ev.event_time)"
 						   "   UNION ALL SELECT r.k, r.v FROM pg_catalog.jsonb_array_elements(coalesce(ev.resources, '[]')) e,"
 						   "   LATERAL (VALUES ('ResourceType', e->>'type'), ('ResourceName', e->>'name')) r(k, v)) x(k, v)"
 						   "  WHERE x.v IS NOT NULL AND ev.event_category <> 'Data' ON CONFLICT DO NOTHING)"

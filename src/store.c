@@ -239,9 +239,11 @@ write_lookups(const TrailCatalog *cat, const TrailEvent *ev)
 	/*
 	 * An event's id tells the day of its partition (UUIDv7, made from its
 	 * time: lookup by EventId reads that day), except an insight's, whose
-	 * time is the minute it describes.
+	 * time is the minute it describes, and one made after the clock stepped
+	 * back.
 	 */
-	if (strcmp(ev->event_category, "Insight") == 0)
+	if (strcmp(ev->event_category, "Insight") == 0 ||
+		!trail_event_id_names_day(&ev->event_id, ev->event_time))
 	{
 		char	   *id = palloc(TRAIL_UUID_STRLEN);
 
