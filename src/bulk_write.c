@@ -34,7 +34,16 @@
  *	  row, since one import batch mixes categories.  A concurrent writer of
  *	  the same key between the check and the insert gets a unique violation
  *	  instead of a skip: imports take a lock against each other for that
- *	  (import.c).
+ *	  (import.c).  A relation made in this transaction (a day partition the
+ *	  import has just made) is written the other way round: nobody else can
+ *	  see it, so only this transaction's own rows can be there, and rather
+ *	  than looking each row up first, the row is inserted with its entries
+ *	  and the unique indexes report a duplicate (UNIQUE_CHECK_PARTIAL, as
+ *	  for ON CONFLICT's arbiters); the duplicate row is then deleted again.
+ *	  A first import into days of its own so skips one index descent per
+ *	  row; duplicates are rare there (CloudTrail delivers an event twice
+ *	  only now and then), and cost a dead row each (so does every record
+ *	  of a second import of the same files in the same transaction).
  *	- No triggers, rules or permission checks run: these are trail's own
  *	  writes into its own append-only tables (protect.c keeps everyone
  *	  else out), made inside the caller's transaction.
@@ -267,6 +276,47 @@ drop_duplicates(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 }
 
 /*
+ * Write the index entries of a chunk's rows written with duplicate checks.
+ * With check_after (a relation made in this transaction), the rows have
+ * not been looked up first: one that a unique index reports a duplicate of
+ * an earlier row is deleted again (after a CommandCounterIncrement, since a
+ * command may not delete its own rows) and marked not written.  Returns
+ * how many of the n rows stay.
+ */
+static int
+insert_checked_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
+					   EState *estate, bool check_after, bool *written)
+{
+	ItemPointerData *dropped = NULL;
+	int			ndropped = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		List	   *conflicts = ExecInsertIndexTuples(rri, slots[i], estate, false,
+													  check_after, NULL, NIL);
+
+		if (conflicts != NIL)
+		{
+			if (dropped == NULL)
+				dropped = palloc(sizeof(ItemPointerData) * n);
+			dropped[ndropped++] = slots[i]->tts_tid;
+			written[i] = false;
+			list_free(conflicts);
+		}
+		ResetPerTupleExprContext(estate);
+	}
+	if (ndropped > 0)
+	{
+		CommandCounterIncrement();
+		for (i = 0; i < ndropped; i++)
+			simple_heap_delete(rri->ri_RelationDesc, &dropped[i]);
+		pfree(dropped);
+	}
+	return n - ndropped;
+}
+
+/*
  * Write n tuples of one class, formed in the row type formed_in, into
  * relation relid (opened here, RowExclusiveLock), with their index entries.
  * With written NULL, every tuple is written; otherwise a tuple a unique
@@ -286,6 +336,7 @@ trail_bulk_write(Oid relid, TrailRowClass row_class, TupleDesc formed_in,
 	TupleDesc	slot_desc;
 	CommandId	cid = GetCurrentCommandId(true);
 	BulkInsertState bistate = n > INSERT_CHUNK ? GetBulkInsertState() : NULL;
+	bool		check_after;
 	TupleTableSlot **slots;
 	int			nslots = Min(n, INSERT_CHUNK);
 	int			total = 0;
@@ -308,6 +359,7 @@ trail_bulk_write(Oid relid, TrailRowClass row_class, TupleDesc formed_in,
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	if (written != NULL && rel->rd_rel->relhasindex)
 		ExecOpenIndices(rri, true);
+	check_after = written != NULL && rel->rd_createSubid != InvalidSubTransactionId;
 	/*
 	 * Heap tuple slots, given the tuples to keep and free: the table AM's
 	 * own slots would copy each tuple first.  They share an unpinned copy
@@ -337,7 +389,10 @@ trail_bulk_write(Oid relid, TrailRowClass row_class, TupleDesc formed_in,
 			}
 			ExecStoreHeapTuple(tuple, slots[i], true);
 		}
-		if (written != NULL)
+		if (check_after)
+			for (i = 0; i < chunk; i++)
+				written[done + i] = true;
+		else if (written != NULL)
 			keep = drop_duplicates(rri, slots, chunk, estate, written + done);
 		else if (done == 0 && rel->rd_rel->relhasindex)
 			taking = taking_indexes(rel, row_class, slots[0]);
@@ -346,12 +401,8 @@ trail_bulk_write(Oid relid, TrailRowClass row_class, TupleDesc formed_in,
 		if (written == NULL)
 			insert_taking_entries(rel, taking, slots, keep, estate);
 		else
-			for (i = 0; i < keep; i++)
-			{
-				list_free(ExecInsertIndexTuples(rri, slots[i], estate,
-												false, false, NULL, NIL));
-				ResetPerTupleExprContext(estate);
-			}
+			keep = insert_checked_entries(rri, slots, keep, estate, check_after,
+										  written + done);
 		for (i = 0; i < chunk; i++)
 			ExecClearTuple(slots[i]);
 		total += keep;

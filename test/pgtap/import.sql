@@ -24,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(70);
+SELECT plan(76);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -334,6 +334,34 @@ SELECT is((SELECT count(DISTINCT tableoid)::int FROM trail.events
             WHERE event_id IN ('c1c1c1c1-c1c1-4c1c-8c1c-c1c1c1c1c1c1', 'c2c2c2c2-c2c2-4c2c-8c2c-c2c2c2c2c2c2')
               AND tableoid::regclass::text <> 'trail.events_default'), 3,
 	'the batch''s three days, each in its own partition');
+
+------------------------------------------------------------------------------
+-- Repeated records a batch apart, in days the import itself makes: their
+-- rows are not looked up before they are written (nobody else can write
+-- there), the unique indexes report the repeats, which are deleted again
+------------------------------------------------------------------------------
+SELECT ok(to_regclass('trail.events_' || to_char(now() AT TIME ZONE 'UTC' - interval '12 days', 'YYYYMMDD')) IS NULL,
+	'no partition yet for the day 12 days ago');
+SELECT pg_temp.write('far/f.json', pg_temp.log(ARRAY[
+	pg_temp.aws('d1d1d1d1-d1d1-4d1d-8d1d-d1d1d1d1d1d1', pg_temp.ago(12, 1)),
+	pg_temp.s3('d2d2d2d2-d2d2-4d2d-8d2d-d2d2d2d2d2d2', pg_temp.ago(12, 2))]
+	|| ARRAY(SELECT pg_temp.s3(gen_random_uuid()::text, pg_temp.ago(12, 10 + i)) FROM generate_series(1, 1000) i)
+	|| ARRAY[
+	pg_temp.aws('d1d1d1d1-d1d1-4d1d-8d1d-d1d1d1d1d1d1', pg_temp.ago(12, 1)),	-- repeated, in the next batch
+	pg_temp.s3('d2d2d2d2-d2d2-4d2d-8d2d-d2d2d2d2d2d2', pg_temp.ago(12, 2)),	-- repeated
+	pg_temp.aws('d3d3d3d3-d3d3-4d3d-8d3d-d3d3d3d3d3d3', pg_temp.ago(12, 3))]));
+SELECT is(pg_temp.import(pg_temp.dir() || '/far/f.json'), '1 1003 2 0',
+	'records repeated a batch of 1,000 later, in a new day: 1,003 imported, 2 duplicates');
+SELECT is((SELECT count(*)::int FROM trail.events WHERE event_id IN
+	('d1d1d1d1-d1d1-4d1d-8d1d-d1d1d1d1d1d1', 'd2d2d2d2-d2d2-4d2d-8d2d-d2d2d2d2d2d2')), 2,
+	'each repeated record stored once');
+SELECT is((SELECT count(*)::int FROM trail.event_resources WHERE event_id = 'd1d1d1d1-d1d1-4d1d-8d1d-d1d1d1d1d1d1'), 7,
+	'the repeated management record''s lookup entries once');
+SELECT is((SELECT count(*)::int FROM trail.lookup_events('EventId', 'd1d1d1d1-d1d1-4d1d-8d1d-d1d1d1d1d1d1',
+                                                         start_time => now() - interval '13 days')), 1,
+	'LookupEvents finds it once');
+SELECT is(pg_temp.import(pg_temp.dir() || '/far/f.json'), '1 0 1005 0',
+	'the same file again, into the day it made: every record a duplicate');
 
 ------------------------------------------------------------------------------
 -- Imported events are history: no rule fires for them
