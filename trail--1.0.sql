@@ -1158,7 +1158,14 @@ CREATE TABLE trail.open_insights (
 );
 
 -- Fold the management events numbered in (p_after, p_below) into the
--- rollups; returns the oldest minute touched (NULL: none).
+-- rollups; returns the oldest minute touched (NULL: none).  The events are
+-- read twice (for the minutes, then for the attributions), not kept in a
+-- tuplestore: after an import of history a range holds millions of them,
+-- and the stored copy and the sort it led the planner to (estimates of a
+-- CTE scan are blind) took about 600 bytes of temporary files per event
+-- (at that rate 8 GB for the 28 million of bench/insights.sh); read from the table, both
+-- aggregates are hashed in memory (groups: APIs x minutes, APIs x days x
+-- values).
 CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1167,7 +1174,7 @@ AS $$
 DECLARE
 	oldest timestamptz;
 BEGIN
-	WITH ev AS MATERIALIZED (
+	WITH ev AS NOT MATERIALIZED (
 		SELECT e.event_source, e.event_name, e.region, e.recipient_account_id AS account_id,
 		       date_trunc('minute', e.event_time) AS minute,
 		       (e.event_time AT TIME ZONE 'UTC')::date AS day,
