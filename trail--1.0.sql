@@ -1163,9 +1163,9 @@ CREATE TABLE trail.open_insights (
 -- tuplestore: after an import of history a range holds millions of them,
 -- and the stored copy and the sort it led the planner to (estimates of a
 -- CTE scan are blind) took about 600 bytes of temporary files per event
--- (at that rate 8 GB for the 28 million of bench/insights.sh); read from the table, both
--- aggregates are hashed in memory (groups: APIs x minutes, APIs x days x
--- values).
+-- (at that rate 8 GB for the 28 million of bench/insights.sh); read from
+-- the table, both aggregates are hashed in memory (groups: APIs x minutes,
+-- APIs x days x values).
 CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
