@@ -484,7 +484,7 @@ DECLARE
 	v_cond text;
 	v_day  date;
 	v_last date;
-	v_hex  text;
+	v_id_day date;
 	v_row  trail.events;
 BEGIN
 	-- The keyed attributes read their entries (lookup.c): no plan over the
@@ -521,13 +521,11 @@ BEGIN
 		IF FOUND THEN
 			RETURN;
 		END IF;
-		v_hex := pg_catalog.replace(p_value::uuid::text, '-', '');
-		IF pg_catalog.substr(v_hex, 13, 1) <> '7' THEN
+		v_id_day := trail._event_id_day(p_value::uuid);
+		IF v_id_day IS NULL THEN
 			RETURN;
 		END IF;
-		v_day := least(v_day, ((timestamptz '1970-01-01 00:00:00+00' +
-			(('x' || pg_catalog.lpad(pg_catalog.substr(v_hex, 1, 12), 16, '0'))::bit(64)::bigint
-			 * interval '1 millisecond')) AT TIME ZONE 'UTC')::date);
+		v_day := least(v_day, v_id_day);
 	END IF;
 	v_last := greatest(v_day - 1, (p_start AT TIME ZONE 'UTC')::date);
 	WHILE v_cond IS NOT NULL AND p_limit > 0 AND v_day >= v_last LOOP
@@ -574,6 +572,12 @@ CREATE FUNCTION trail._lookup_entries(
 RETURNS SETOF trail.events
 LANGUAGE C STRICT STABLE ROWS 50
 AS 'MODULE_PATHNAME', 'trail_lookup_entries';
+
+-- The UTC day an event id made by trail names (NULL for an id of another
+-- layout), where _lookup_rows looks for it.
+CREATE FUNCTION trail._event_id_day(event_id uuid) RETURNS date
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'trail_sql_event_id_day';
 
 -- Whether EventId finds an event in the day its id names (the test above);
 -- when not (an id made after the clock stepped back by more than a day),
@@ -1161,15 +1165,17 @@ CREATE TABLE trail.open_insights (
 -- rollups; returns the oldest minute touched (NULL: none).  The events are
 -- read twice (for the minutes, then for the attributions), not kept in a
 -- tuplestore: after an import of history a range holds millions of them,
--- and the stored copy and the sort it led the planner to (estimates of a
--- CTE scan are blind) took about 600 bytes of temporary files per event
--- (at that rate 8 GB for the 28 million of bench/insights.sh); read from
--- the table, both aggregates are hashed in memory (groups: APIs x minutes,
--- APIs x days x values).
+-- and the stored copy and the sort of their attribution rows took about
+-- 600 bytes of temporary files per event (at that rate 8 GB for the 28
+-- million of bench/insights.sh).  Sorting is off: the aggregates hash,
+-- which takes memory by groups (APIs x minutes, APIs x days x values), not
+-- by events.  Left to itself the planner sorts whenever its estimates are
+-- low, as they are right after an import, before ANALYZE.
 CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET enable_sort = off
 AS $$
 DECLARE
 	oldest timestamptz;

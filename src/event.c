@@ -81,6 +81,24 @@ trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
 }
 
 /*
+ * The UTC day (days since 1970-01-01) of the time a UUIDv7 carries in its
+ * first 48 bits; false for an id of another layout (AWS's are random).
+ */
+bool
+trail_uuid_v7_day(const pg_uuid_t *id, int64 *unix_day)
+{
+	int64		ms = 0;
+	int			i;
+
+	if ((id->data[6] & 0xF0) != 0x70)
+		return false;
+	for (i = 0; i < 6; i++)
+		ms = (ms << 8) | id->data[i];
+	*unix_day = ms / ((int64) SECS_PER_DAY * 1000);
+	return true;
+}
+
+/*
  * Whether an event's id names the day LookupEvents looks for the event in:
  * the UTC day of the id's time or the day before (_lookup_rows).  An id made
  * by trail_uuid_v7 from the event's time names that day, or the next when
@@ -92,23 +110,15 @@ trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
 bool
 trail_event_id_names_day(const pg_uuid_t *id, TimestampTz event_time)
 {
-	const int64 ms_per_day = (int64) SECS_PER_DAY * 1000;
-	int64		id_ms = 0;
-	int64		event_ms;
-	int64		days;
-	int			i;
+	int64		id_day;
+	int64		event_day;
 
-	if ((id->data[6] & 0xF0) != 0x70)
+	if (!trail_uuid_v7_day(id, &id_day))
 		return false;
-	for (i = 0; i < 6; i++)
-		id_ms = (id_ms << 8) | id->data[i];
-	/* both as milliseconds since 1970-01-01 UTC, days rounded down */
-	event_ms = event_time / 1000 -
-		(event_time % 1000 < 0 ? 1 : 0) +
-		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * ms_per_day;
-	days = id_ms / ms_per_day -
-		(event_ms / ms_per_day - (event_ms % ms_per_day < 0 ? 1 : 0));
-	return days == 0 || days == 1;
+	/* days since 2000-01-01, rounded down, then since 1970-01-01 */
+	event_day = event_time / USECS_PER_DAY - (event_time % USECS_PER_DAY < 0 ? 1 : 0) +
+		(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE);
+	return id_day - event_day == 0 || id_day - event_day == 1;
 }
 
 void

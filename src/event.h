@@ -60,6 +60,9 @@ extern void trail_event_init(TrailEvent *ev, const char *category,
 /* A time-ordered UUID (version 7 layout), strictly increasing per backend. */
 extern void trail_uuid_v7(pg_uuid_t *out, TimestampTz at);
 
+/* The UTC day (since 1970) a UUIDv7 names; false for another layout */
+extern bool trail_uuid_v7_day(const pg_uuid_t *id, int64 *unix_day);
+
 /* Whether LookupEvents finds an event by the day its id names */
 extern bool trail_event_id_names_day(const pg_uuid_t *id, TimestampTz event_time);
 

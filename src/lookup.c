@@ -42,6 +42,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -54,6 +55,7 @@
 #include "partition.h"
 
 PG_FUNCTION_INFO_V1(trail_lookup_entries);
+PG_FUNCTION_INFO_V1(trail_sql_event_id_day);
 PG_FUNCTION_INFO_V1(trail_sql_event_id_names_day);
 
 /* trail.event_resources' columns (attribute numbers) */
@@ -275,6 +277,21 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	index_close(pkey, NoLock);
 	table_close(entries, NoLock);
 	return (Datum) 0;
+}
+
+/*
+ * trail._event_id_day(event_id): the UTC day an event id made by trail
+ * names (trail_uuid_v7_day), where lookup by EventId reads; NULL for an id
+ * of another layout.
+ */
+Datum
+trail_sql_event_id_day(PG_FUNCTION_ARGS)
+{
+	int64		unix_day;
+
+	if (!trail_uuid_v7_day(PG_GETARG_UUID_P(0), &unix_day))
+		PG_RETURN_NULL();
+	PG_RETURN_DATEADT((DateADT) (unix_day - (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)));
 }
 
 /*

@@ -28,7 +28,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(65);
+SELECT plan(66);
 
 ------------------------------------------------------------------------------
 -- Synthetic history
@@ -202,8 +202,20 @@ SELECT throws_like($$INSERT INTO trail.insight_rollups VALUES ('x', 'y', 'r', 'a
 -- The first cycle, as of D 16:00: it folds the history, makes the
 -- baselines for the window ending at D, and examines the day before.
 ------------------------------------------------------------------------------
+-- It folds ~40,000 events at once, as after an import of history: with
+-- 16 MB of work_mem it must not spill them to temporary files (it did when
+-- it kept them in a tuplestore and sorted their attributions).
+SELECT pg_stat_force_next_flush();
+CREATE TEMP TABLE temp_files_before AS
+	SELECT temp_files FROM pg_stat_database WHERE datname = current_database();
+SET work_mem = '16MB';
 CREATE TEMP TABLE cycle1 AS
 	SELECT * FROM trail.run_insights((SELECT d + interval '16 hours' FROM clock));
+RESET work_mem;
+SELECT pg_stat_force_next_flush();
+SELECT is((SELECT d.temp_files - b.temp_files FROM pg_stat_database d, temp_files_before b
+            WHERE d.datname = current_database()), 0::bigint,
+          'folding the whole history writes no temporary file');
 
 SELECT is((SELECT sum(calls) FROM trail.insight_rollups
             WHERE event_source = 'rds.amazonaws.com' AND event_name = 'DeleteDBSnapshot'),
