@@ -1539,6 +1539,7 @@ GRANT EXECUTE ON FUNCTION
 	trail.lookup_events(text, text, timestamptz, timestamptz, int, text, text),
 	trail._lookup_rows(text, text, timestamptz, timestamptz, text, int, timestamptz, uuid),
 	trail._lookup_entries(text, text, timestamptz, text, int, timestamptz, uuid),
+	trail._event_id_day(uuid),
 	trail.cloudtrail_record(trail.events),
 	trail.cloudtrail_record(trail.data_events),
 	trail.table_arn(regclass),
