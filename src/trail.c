@@ -51,6 +51,7 @@ char	   *trail_session_context = NULL;
 char	   *trail_log_events = NULL;
 char	   *trail_home_database = NULL;
 bool		trail_log_unknown_user_names = false;
+bool		trail_import_parallel = true;
 bool		trail_loaded_at_startup = false;
 
 void		_PG_init(void);
@@ -190,6 +191,15 @@ define_settings(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("trail.import_parallel",
+							 "Read the files of trail.import_logs() in a background worker while the importing backend writes.",
+							 "Off, or when no background worker can be started, the importing backend reads them itself.",
+							 &trail_import_parallel,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("trail");
 }

@@ -42,6 +42,9 @@ extern char *trail_home_database;
 /* trail.log_unknown_user_names: show names of failed logins to unknown roles */
 extern bool trail_log_unknown_user_names;
 
+/* trail.import_parallel: an import's files read by a background worker */
+extern bool trail_import_parallel;
+
 /* trail.session_context: the application's own notion of who acts */
 extern char *trail_session_context;
 

@@ -24,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(74);
+SELECT plan(81);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -512,6 +512,35 @@ SELECT pg_temp.write('empty/e.json.gz', E'{ "Records"\t: [ ] }\t');
 SELECT is(pg_temp.import(pg_temp.dir() || '/empty'), '1 0 0 0', 'an empty Records array: one file, no record');
 
 ------------------------------------------------------------------------------
+-- With trail.import_parallel off the backend reads the files itself (above,
+-- a background worker read them): the same rows, the same errors
+------------------------------------------------------------------------------
+SELECT pg_temp.write('serial/s.json.gz', pg_temp.log(ARRAY[
+	pg_temp.aws('c0000000-0000-4000-8000-000000000001', pg_temp.ago(1, 13)),
+	pg_temp.s3('c0000000-0000-4000-8000-000000000002', pg_temp.ago(1, 13)),
+	pg_temp.aws('c0000000-0000-4000-8000-000000000001', pg_temp.ago(1, 13))]));
+SET trail.import_parallel = off;
+SELECT is(pg_temp.import(pg_temp.dir() || '/serial'), '1 2 1 0',
+	'read by the importing backend: one file, two records, one repeat');
+CREATE TEMP TABLE serial_failures AS
+SELECT p, pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || p)) AS f
+  FROM unnest(ARRAY['/bad/json', '/bad/gz/t.json.gz', '/bad/t/no-time.json', '/bad/t/bad-time.json',
+                    '/bad/i/not-uuid.json.gz', '/bad/u/nul.json', '/bad/top/array.json',
+                    '/bad/top/scalar.json', '/bad/top/open.json', '/bad/top/trailing.json']) p;
+RESET trail.import_parallel;
+SELECT is(pg_temp.rendered('c0000000-0000-4000-8000-000000000001'),
+	pg_temp.aws('c0000000-0000-4000-8000-000000000001', pg_temp.ago(1, 13)), 'its management record given back');
+SELECT is(pg_temp.rendered('c0000000-0000-4000-8000-000000000002'),
+	pg_temp.s3('c0000000-0000-4000-8000-000000000002', pg_temp.ago(1, 13)), 'its data record given back');
+SELECT is(pg_temp.import(pg_temp.dir() || '/serial'), '1 0 3 0', 'read again by a worker: all three duplicates');
+SELECT is((SELECT count(*) FROM serial_failures
+            WHERE f LIKE '22P02 %' OR f LIKE 'XX001 %'), 10::bigint,
+	'each bad file fails the backend''s own reading');
+SELECT is((SELECT array_agg(p) FROM serial_failures
+            WHERE f IS DISTINCT FROM pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || p))),
+	NULL, 'with the same error as a worker''s reading');
+
+------------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------------
 CREATE ROLE regress_tap_import_plain IN ROLE trail_reader, pg_read_server_files;
@@ -529,6 +558,8 @@ SELECT throws_ok(format('SELECT trail.import_logs(%L)', (SELECT dir FROM ctx) ||
 	'42501', 'permission denied to import CloudTrail log files', 'trail_admin alone is refused');
 RESET ROLE;
 SET ROLE regress_tap_import_reader;
+SELECT throws_ok('SET trail.import_parallel = off', '42501', NULL,
+	'only superusers choose who reads an import''s files');
 SELECT is((SELECT records_imported FROM trail.import_logs((SELECT dir FROM ctx) || '/priv/p.json')), 1::bigint,
 	'pg_read_server_files and trail_admin together may import');
 RESET ROLE;

@@ -18,7 +18,12 @@
 #  (d) two imports of the same bucket at once: the second waits for the
 #      first (rows are written without INSERT ... ON CONFLICT, so imports
 #      take turns) and, once the first commits, finds every record a
-#      duplicate instead of failing or importing it twice.
+#      duplicate instead of failing or importing it twice;
+#  (e) the background worker that reads an import's files: seen in
+#      pg_stat_activity while the import runs (and its memory sampled in
+#      (b) too); terminated, it makes the import fail with nothing left;
+#      the import cancelled, the worker goes as well; a notice it raises
+#      (a symbolic link skipped) reaches the client.
 #
 # Run by scripts/test.sh (prove, as a non-root user, PostgreSQL::Test::Cluster).
 use strict;
@@ -143,19 +148,28 @@ my $h = IPC::Run::start(
 	  "SELECT files || ' ' || records_imported FROM trail.import_logs('big.json.gz')" ],
 	'>', \$out, '2>', \$err);
 my ($pid, $max_rss, $samples) = (undef, 0, 0);
+my ($reader_pid, $reader_rss, $reader_samples) = (undef, 0, 0);
+
+# the private memory of a process in kB, or undef once it is gone
+sub rss_anon
+{
+	my ($p) = @_;
+	open(my $fh, '<', "/proc/$p/status") or return undef;
+	while (<$fh>) { return $1 if /^RssAnon:\s+(\d+) kB/; }
+	return undef;
+}
 while ($h->pumpable)
 {
 	$pid //= $node->safe_psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE query LIKE '%trail.import_logs(''big%' AND pid <> pg_backend_pid()});
 	$pid = undef if defined $pid && $pid eq '';
-	if (defined $pid && open(my $fh, '<', "/proc/$pid/status"))
-	{
-		while (<$fh>)
-		{
-			if (/^RssAnon:\s+(\d+) kB/) { $max_rss = $1 if $1 > $max_rss; $samples++; }
-		}
-		close $fh;
-	}
+	$reader_pid //= $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'trail import reader'});
+	$reader_pid = undef if defined $reader_pid && $reader_pid eq '';
+	my $rss = defined $pid ? rss_anon($pid) : undef;
+	if (defined $rss) { $max_rss = $rss if $rss > $max_rss; $samples++; }
+	$rss = defined $reader_pid ? rss_anon($reader_pid) : undef;
+	if (defined $rss) { $reader_rss = $rss if $rss > $reader_rss; $reader_samples++; }
 	usleep(100_000);
 	$h->pump_nb;
 }
@@ -165,6 +179,8 @@ is($out, "1 $nbig", "a file of $nbig records imported") or diag($err);
 cmp_ok($samples, '>', 5, "the backend's memory was sampled during the import ($samples samples)");
 cmp_ok($max_rss, '<', 150 * 1024,
 	"its private memory stayed bounded: at most $max_rss kB for about " . int($nbig * 0.9 / 1024) . ' MB of JSON');
+cmp_ok($reader_samples, '>', 5, "so was the memory of the worker reading the file ($reader_samples samples)");
+cmp_ok($reader_rss, '<', 100 * 1024, "which stayed bounded as well: at most $reader_rss kB");
 
 ###########################################################################
 # (c) kill -9 in the middle of an import
@@ -231,6 +247,54 @@ is($out, '0 ' . scalar(keys %delivered),
 is( $node->safe_psql('conc',
 		q{SELECT count(*) || ' ' || count(DISTINCT (event_id, event_time)) FROM trail.events WHERE imported_from IS NOT NULL}),
 	scalar(keys %delivered) . ' ' . scalar(keys %delivered), 'each record stored once');
+
+###########################################################################
+# (e) the worker that reads an import's files
+###########################################################################
+$node->safe_psql('postgres', 'CREATE DATABASE rdr');
+$node->safe_psql('rdr', 'CREATE EXTENSION trail');
+my $reader_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'trail import reader'};
+my $reader;
+
+# terminated in the middle: the import fails, and nothing of it stays
+$h = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('rdr'), '-c', "SELECT * FROM trail.import_logs('bigdir')" ],
+	'>', \$out, '2>', \$err);
+ok(poll_until($timeout, sub { $reader = $node->safe_psql('postgres', $reader_sql); $reader ne '' }),
+	'a background worker reads the files while the import runs');
+like($node->safe_psql('postgres', "SELECT query FROM pg_stat_activity WHERE pid = $reader"),
+	qr{/bigdir$}, 'pg_stat_activity shows what it reads');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($reader)");
+$h->finish;
+like($err, qr/ERROR:  could not import CloudTrail log files: the background worker reading them stopped/,
+	'terminated, it makes the import fail');
+is( $node->safe_psql('rdr',
+		q{SELECT (SELECT count(*) FROM trail.events WHERE imported_from IS NOT NULL)
+		       || ' ' || (SELECT count(*) FROM trail.events WHERE event_name = 'StartImport')}),
+	'0 0', 'and nothing of the import stays');
+
+# the import cancelled: its reader goes too
+$h = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('rdr'), '-c', "SELECT * FROM trail.import_logs('bigdir')" ],
+	'>', \$out, '2>', \$err);
+ok(poll_until($timeout, sub { $reader = $node->safe_psql('postgres', $reader_sql); $reader ne '' }),
+	'another import, another reader');
+$node->safe_psql('postgres',
+	q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+	   WHERE query LIKE '%trail.import_logs(''bigdir%' AND pid <> pg_backend_pid()});
+$h->finish;
+like($err, qr/canceling statement due to user request/, 'the import cancelled');
+ok(poll_until($timeout, sub { $node->safe_psql('postgres', $reader_sql) eq '' }),
+	'its reader is gone as well');
+
+# the reader's notice (a link it does not follow) reaches the client
+my $linkdir = $node->data_dir . '/linkdir';
+mkdir $linkdir or die "mkdir $linkdir: $!";
+symlink($big, "$linkdir/l.json.gz") or die "symlink: $!";
+my ($ret, $stdout, $stderr) = $node->psql('rdr', q{SELECT files FROM trail.import_logs('linkdir')});
+is($stdout, '0', 'a directory holding only a link: no file read');
+like($stderr, qr{NOTICE:  skipping symbolic link "[^"]*/linkdir/l\.json\.gz": the import does not follow links},
+	"the reader's notice reaches the client");
 
 $node->stop;
 done_testing();
