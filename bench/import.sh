@@ -2,7 +2,7 @@
 # bench/import.sh: how many CloudTrail records per second does
 # trail.import_logs() import?
 #
-#   bash bench/import.sh                              the full run (~8-10 min)
+#   bash bench/import.sh                              the full run (~12-15 min)
 #   FILES=5 ROUNDS=1 bash bench/import.sh             a quick smoke run
 #
 # One fresh cluster (port PORT, private unix socket, no TCP) with
@@ -19,10 +19,13 @@
 #     index entry, like captured data events);
 #   - management: RDS API calls (eventCategory Management), which also fill
 #     the five LookupEvents indexes and trail.event_resources.
-# Then ROUNDS rounds, each importing both buckets, interleaved (data then
-# management in odd rounds, the other way in even ones), each into a
-# database of its own created for it (CREATE EXTENSION trail; VACUUM and
-# CHECKPOINT before the import, so that they stay out of the timed part).
+# Then ROUNDS rounds, each importing both buckets twice, interleaved (data
+# then management in odd rounds, the other way in even ones; for each, the
+# files read by a background worker, trail.import_parallel on, the default,
+# then by the importing backend itself, off; the other way in even rounds),
+# each import into a database of its own created for it (CREATE EXTENSION
+# trail; VACUUM and CHECKPOINT before the import, so that they stay out of
+# the timed part).
 # Time = the server's clock_timestamp() around SELECT * FROM
 # trail.import_logs(<bucket>) (one statement, one transaction, commit
 # included); records/s = records imported / time.  Every import must report
@@ -173,24 +176,17 @@ PROBLEMS=$W/problems
 : >"$PROBLEMS"
 N=$((FILES * PER_FILE))
 
-import_round() { # kind round
+# import_round KIND ROUND: the import with its reader in a background worker
+# (trail.import_parallel on, the default), the same again, and zcat
+import_round() {
 	local kind=$1 round=$2 db="benchr${2}${1:0:1}" out
-	q postgres "DROP DATABASE IF EXISTS $db" >/dev/null
-	q postgres "CREATE DATABASE $db" >/dev/null
-	q "$db" "CREATE EXTENSION trail" >/dev/null
-	q "$db" "VACUUM" >/dev/null
-	q "$db" "CHECKPOINT" >/dev/null
+	fresh_db "$db"
 	out=$(q "$db" "
 CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
 SELECT files || ' ' || records_imported || ' ' || duplicates_skipped || ' ' || expired_skipped
        || ' ' || extract(epoch FROM clock_timestamp() - (SELECT t0 FROM t))
   FROM trail.import_logs('$DATA/$kind');")
-	read -r files imported dups expired secs <<<"$out"
-	if [[ $files != "$FILES" || $imported != "$N" ]]; then
-		echo "- round $round, $kind: $files files, $imported records imported ($dups duplicates, $expired expired); expected $FILES and $N" >>"$PROBLEMS"
-	fi
-	echo "$kind $round $secs $imported" >>"$RES"
-	log "round $round, $kind: $imported records in $secs s"
+	record_import "$kind" "$round" "$out"
 	out=$(q "$db" "
 CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
 SELECT duplicates_skipped || ' ' || extract(epoch FROM clock_timestamp() - (SELECT t0 FROM t))
@@ -206,9 +202,53 @@ SELECT duplicates_skipped || ' ' || extract(epoch FROM clock_timestamp() - (SELE
 	echo "$kind-zcat $round $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') $N" >>"$RES"
 }
 
+# backend_round KIND ROUND: the import read by the importing backend itself
+# (trail.import_parallel off), as before the worker
+backend_round() {
+	local kind=$1 round=$2 db="benchb${2}${1:0:1}" out
+	fresh_db "$db"
+	out=$(q "$db" "
+SET trail.import_parallel = off;
+CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
+SELECT files || ' ' || records_imported || ' ' || duplicates_skipped || ' ' || expired_skipped
+       || ' ' || extract(epoch FROM clock_timestamp() - (SELECT t0 FROM t))
+  FROM trail.import_logs('$DATA/$kind');")
+	record_import "$kind-backend" "$round" "$out"
+	q postgres "DROP DATABASE $db" >/dev/null
+}
+
+# fresh_db DB: a new database with trail, vacuumed and checkpointed
+fresh_db() {
+	local db=$1
+	q postgres "DROP DATABASE IF EXISTS $db" >/dev/null
+	q postgres "CREATE DATABASE $db" >/dev/null
+	q "$db" "CREATE EXTENSION trail" >/dev/null
+	q "$db" "VACUUM" >/dev/null
+	q "$db" "CHECKPOINT" >/dev/null
+}
+
+# record_import NAME ROUND "files imported duplicates expired seconds"
+record_import() {
+	local kind=$1 round=$2 files imported dups expired secs
+	read -r files imported dups expired secs <<<"$3"
+	if [[ $files != "$FILES" || $imported != "$N" ]]; then
+		echo "- round $round, $kind: $files files, $imported records imported ($dups duplicates, $expired expired); expected $FILES and $N" >>"$PROBLEMS"
+	fi
+	echo "$kind $round $secs $imported" >>"$RES"
+	log "round $round, $kind: $imported records in $secs s"
+}
+
 for ((r = 1; r <= ROUNDS; r++)); do
 	if ((r % 2)); then order="data management"; else order="management data"; fi
-	for kind in $order; do import_round "$kind" "$r"; done
+	for kind in $order; do
+		if ((r % 2)); then
+			import_round "$kind" "$r"
+			backend_round "$kind" "$r"
+		else
+			backend_round "$kind" "$r"
+			import_round "$kind" "$r"
+		fi
+	done
 done
 
 AFTER=$(machine_conditions end)
@@ -245,7 +285,9 @@ REPORT=$W/report.md
 	echo "|--:|---|--:|--:|--:|"
 	awk '{ printf "| %s | %s | %.2f | %d | %.0f |\n", $2, $1, $3, $4, ($3 > 0 ? $4 / $3 : 0) }' "$RES" | sort -t'|' -k2,2n -k3,3
 	echo
-	echo "bucket: the import; bucket-again: the same files imported again into the same database"
+	echo "bucket: the import (its files read by a background worker, trail.import_parallel on, the"
+	echo "default); bucket-backend: the same import with the files read by the importing backend itself"
+	echo "(trail.import_parallel off); bucket-again: the same files imported again into the same database"
 	echo "(read, parsed, every record a duplicate: nothing inserted); bucket-zcat: zcat of the files to"
 	echo "/dev/null, the decompression alone."
 	echo
@@ -253,6 +295,9 @@ REPORT=$W/report.md
 		read -r med min max _ _ n <<<"$(rate_stats "$kind")"
 		echo "- $kind: **$(fmt "$med" 0) records/s** median ($(fmt "$min" 0)–$(fmt "$max" 0)) over $n rounds;" \
 			"goal 50,000 records/s: $(awk -v m="$med" 'BEGIN { print (m >= 50000 ? "met" : "missed") }');"
+		read -r bmed bmin bmax _ _ n <<<"$(rate_stats "$kind-backend")"
+		echo "  read by the backend itself: $(fmt "$bmed" 0) records/s ($(fmt "$bmin" 0)–$(fmt "$bmax" 0));" \
+			"worker / backend: ×$(awk -v a="$med" -v b="$bmed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') (medians);"
 		read -r med min max _ _ n <<<"$(rate_stats "$kind-again")"
 		echo "  again (no insert): $(fmt "$med" 0) records/s ($(fmt "$min" 0)–$(fmt "$max" 0));"
 		read -r med min max _ _ n <<<"$(rate_stats "$kind-zcat")"
