@@ -30,8 +30,9 @@
  * a cancel), its detaching from the segment stops the worker at its next
  * send.
  *
- * The backend reads the files itself when trail.import_parallel is off or
- * when no background worker can be registered (max_worker_processes).
+ * The backend reads the files itself when trail.import_parallel is off, or
+ * when no background worker can be started (every max_worker_processes slot
+ * taken, or the postmaster could not fork it).
  *
  *-------------------------------------------------------------------------
  */
@@ -156,6 +157,7 @@ start_worker(const char *path, bool is_dir, const TrailLogTarget *target,
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	shm_mq	   *mq;
+	pid_t		pid;
 	int			i;
 
 #ifdef HEAP_IS_DATUM
@@ -198,7 +200,9 @@ start_worker(const char *path, bool is_dir, const TrailLogTarget *target,
 	strcpy(worker.bgw_type, "trail import reader");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(*seg));
 	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	/* no slot free, or no process (fork failed): the caller reads itself */
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle) ||
+		WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
 	{
 		dsm_detach(*seg);
 		return false;

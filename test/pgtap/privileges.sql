@@ -19,7 +19,7 @@ RESET client_min_messages;
 \set alter_system_super `psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -c 'ALTER SYSTEM SET trail.premake_days = 5' -c 'ALTER SYSTEM RESET trail.premake_days' 2>&1 && echo done`
 
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 
 CREATE ROLE regress_tap_priv_plain;
 CREATE ROLE regress_tap_priv_usage;
@@ -127,6 +127,9 @@ SELECT throws_ok(format($$ALTER DATABASE %I SET trail.premake_days = 1$$, curren
 	'trail.premake_days cannot be set per database');
 SELECT throws_ok($$SET trail.no_such_setting = 'x'$$, '42602', NULL,
 	'the trail. prefix is reserved');
+SELECT is((SELECT array_agg(name ORDER BY name) FROM pg_settings
+            WHERE name LIKE 'trail.%' AND context NOT IN ('superuser', 'sighup', 'postmaster')),
+	ARRAY['trail.session_context'], 'every setting but trail.session_context is a superuser''s');
 SET ROLE regress_tap_priv_plain;
 SELECT throws_ok($$SET trail.retention_period = '1d'$$, '55P02', NULL,
 	'an ordinary role cannot SET trail.retention_period');
