@@ -250,6 +250,8 @@ trail_import_read(const char *path, bool is_dir, const TrailLogTarget *target,
 		sink(arg, msg, len);
 		if (msg[0] == TRAIL_LOG_DONE)
 			break;
+		/* a receive that finds a message waiting does not check */
+		CHECK_FOR_INTERRUPTS();
 	}
 	dsm_detach(seg);
 }
