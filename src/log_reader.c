@@ -236,14 +236,18 @@ typedef struct LogReader
 } LogReader;
 
 /*
- * Raise an error about a file, naming it.
+ * Raise an error about a file, naming it, and, in_record, where the record
+ * being read starts in it; detail may be NULL.  Called through file_error
+ * and record_error.
  */
 static void
-file_error(const ImportFile *f, int sqlerrcode, const char *fmt,...)
-pg_attribute_printf(3, 4);
+read_error(const ImportFile *f, int sqlerrcode, const char *detail,
+		   bool in_record, const char *fmt,...)
+pg_attribute_printf(5, 6) pg_attribute_noreturn();
 
 static void
-file_error(const ImportFile *f, int sqlerrcode, const char *fmt,...)
+read_error(const ImportFile *f, int sqlerrcode, const char *detail,
+		   bool in_record, const char *fmt,...)
 {
 	va_list		args;
 	char	   *msg;
@@ -251,35 +255,19 @@ file_error(const ImportFile *f, int sqlerrcode, const char *fmt,...)
 	va_start(args, fmt);
 	msg = trail_vformat(fmt, args);
 	va_end(args);
+	if (in_record)
+		msg = psprintf("record %lld (at byte %lld): %s", (long long) f->record_number,
+					   (long long) f->record_offset, msg);
 	ereport(ERROR,
 			(errcode(sqlerrcode),
-			 errmsg("could not import CloudTrail log file \"%s\": %s", f->path, msg)));
-}
-
-/*
- * Raise an error about the record being read, naming the file and where
- * the record is in it; detail may be NULL.
- */
-static void
-record_error(const ImportFile *f, const char *detail, const char *fmt,...)
-pg_attribute_printf(3, 4);
-
-static void
-record_error(const ImportFile *f, const char *detail, const char *fmt,...)
-{
-	va_list		args;
-	char	   *msg;
-
-	va_start(args, fmt);
-	msg = trail_vformat(fmt, args);
-	va_end(args);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("could not import CloudTrail log file \"%s\": record %lld (at byte %lld): %s",
-					f->path, (long long) f->record_number,
-					(long long) f->record_offset, msg),
+			 errmsg("could not import CloudTrail log file \"%s\": %s", f->path, msg),
 			 detail ? errdetail_internal("%s", detail) : 0));
 }
+
+#define file_error(f, sqlerrcode, ...) \
+	read_error(f, sqlerrcode, NULL, false, __VA_ARGS__)
+#define record_error(f, detail, ...) \
+	read_error(f, ERRCODE_INVALID_TEXT_REPRESENTATION, detail, true, __VA_ARGS__)
 
 /*
  * The record member of a key, or NULL when trail has no column for it.
