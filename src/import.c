@@ -100,6 +100,7 @@ typedef struct ImportRun
 	TrailLookupTable lookup_table;	/* trail.event_resources */
 	char	   *file;			/* the file being read, for the error context */
 	MemoryContext cxt;			/* the run's */
+	List	   *keys;			/* LookupEvents keys met so far, as text */
 
 	/* the batch, in batch_cxt */
 	MemoryContext batch_cxt;
@@ -164,6 +165,30 @@ batch_event(ImportRun *run, const pg_uuid_t *id, TimestampTz time, bool *found)
 }
 
 /*
+ * A LookupEvents key as text, made once per run: there are seven, and a
+ * management row has about seven entries.
+ */
+static Datum
+key_text(ImportRun *run, const char *key, int len)
+{
+	ListCell   *lc;
+	MemoryContext oldcxt;
+	text	   *t;
+
+	foreach(lc, run->keys)
+	{
+		t = lfirst(lc);
+		if (VARSIZE(t) - VARHDRSZ == len && memcmp(VARDATA(t), key, len) == 0)
+			return PointerGetDatum(t);
+	}
+	oldcxt = MemoryContextSwitchTo(run->cxt);
+	t = cstring_to_text_with_len(key, len);
+	run->keys = lappend(run->keys, t);
+	MemoryContextSwitchTo(oldcxt);
+	return PointerGetDatum(t);
+}
+
+/*
  * Add a LookupEvents entry of a row to the batch.
  */
 static void
@@ -190,8 +215,7 @@ add_lookup(ImportRun *run, const TrailLogLookup *entry, TimestampTz t,
 		}
 		run->lookups_size = size;
 	}
-	run->lookup_keys[run->nlookups] =
-		PointerGetDatum(cstring_to_text_with_len(entry->key, entry->keylen));
+	run->lookup_keys[run->nlookups] = key_text(run, entry->key, entry->keylen);
 	run->lookup_values[run->nlookups] =
 		PointerGetDatum(cstring_to_text_with_len(entry->value, entry->len));
 	run->lookup_times[run->nlookups] = TimestampTzGetDatum(t);

@@ -1617,15 +1617,12 @@ name_cmp(const ListCell *a, const ListCell *b)
 
 /*
  * Read the log files of a directory tree, in sorted order (see the header
- * for what is taken).
+ * for what is taken).  What it allocates is freed as it goes: a tree may
+ * be deep and hold many files.
  */
 static void
 read_tree(LogReader *rd, const char *dir)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "trail import directory",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	List	   *names = NIL;
 	DIR		   *d = AllocateDir(dir);
 	struct dirent *de;
@@ -1649,9 +1646,13 @@ read_tree(LogReader *rd, const char *dir)
 					 errmsg("could not import CloudTrail log files: could not stat \"%s\": %m",
 							path)));
 		if (S_ISLNK(st.st_mode))
-			send_text(rd, TRAIL_LOG_NOTICE,
-					  psprintf("skipping symbolic link \"%s\": the import does not follow links",
-							   path));
+		{
+			char	   *notice = psprintf("skipping symbolic link \"%s\": the import does not follow links",
+										  path);
+
+			send_text(rd, TRAIL_LOG_NOTICE, notice);
+			pfree(notice);
+		}
 		else if (S_ISDIR(st.st_mode))
 		{
 			/* digest files are not records */
@@ -1664,8 +1665,7 @@ read_tree(LogReader *rd, const char *dir)
 			read_file(rd, path);
 		pfree(path);
 	}
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(cxt);
+	list_free_deep(names);
 }
 
 /*

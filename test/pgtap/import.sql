@@ -24,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(81);
+SELECT plan(83);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -118,6 +118,18 @@ BEGIN
 	RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
 	RETURN SQLSTATE || ' ' || SQLERRM;
+END
+$$;
+-- the detail of a statement's error (NULL: none, or no error)
+CREATE FUNCTION pg_temp.failure_detail(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	d text;
+BEGIN
+	EXECUTE stmt;
+	RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+	RETURN nullif(d, '');
 END
 $$;
 -- an import's result as text: files, imported, duplicates, expired
@@ -523,7 +535,8 @@ SET trail.import_parallel = off;
 SELECT is(pg_temp.import(pg_temp.dir() || '/serial'), '1 2 1 0',
 	'read by the importing backend: one file, two records, one repeat');
 CREATE TEMP TABLE serial_failures AS
-SELECT p, pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || p)) AS f
+SELECT p, pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || p)) AS f,
+       pg_temp.failure_detail(format('SELECT trail.import_logs(%L)', pg_temp.dir() || p)) AS detail
   FROM unnest(ARRAY['/bad/json', '/bad/gz/t.json.gz', '/bad/t/no-time.json', '/bad/t/bad-time.json',
                     '/bad/i/not-uuid.json.gz', '/bad/u/nul.json', '/bad/top/array.json',
                     '/bad/top/scalar.json', '/bad/top/open.json', '/bad/top/trailing.json']) p;
@@ -539,6 +552,10 @@ SELECT is((SELECT count(*) FROM serial_failures
 SELECT is((SELECT array_agg(p) FROM serial_failures
             WHERE f IS DISTINCT FROM pg_temp.failure(format('SELECT trail.import_logs(%L)', pg_temp.dir() || p))),
 	NULL, 'with the same error as a worker''s reading');
+SELECT is((SELECT detail FROM serial_failures WHERE p = '/bad/json'),
+	'Token "oops" is invalid.', 'the backend''s own reading: the parser''s detail');
+SELECT is(pg_temp.failure_detail(format('SELECT trail.import_logs(%L)', pg_temp.dir() || '/bad/json')),
+	'Token "oops" is invalid.', 'a worker''s reading: the same detail, carried over');
 
 ------------------------------------------------------------------------------
 -- Privileges
