@@ -1161,21 +1161,28 @@ CREATE TABLE trail.open_insights (
 	PRIMARY KEY (insight_type, event_source, event_name, region, account_id)
 );
 
--- Fold the management events numbered in (p_after, p_below) into the
--- rollups; returns the oldest minute touched (NULL: none).  The events are
--- read twice (for the minutes, then for the attributions), not kept in a
--- tuplestore: after an import of history a range holds millions of them,
--- and the stored copy and the sort of their attribution rows took about
--- 600 bytes of temporary files per event (at that rate 8 GB for the 28
--- million of bench/insights.sh).  Sorting is off: the aggregates hash,
+-- Fold the management events numbered in (p_after, p_below) with times in
+-- [p_from, p_to) into the rollups; returns the oldest minute touched (NULL:
+-- none).  The events are read twice (for the minutes, then for the
+-- attributions), not kept in a tuplestore: after an import of history a
+-- range holds millions of them, and the stored copy and the sort of their
+-- attribution rows took about 600 bytes of temporary files per event (at
+-- that rate 8 GB for the 28 million of bench/insights.sh).  Sorting is
+-- off: the aggregates hash,
 -- which takes memory by groups (APIs x minutes, APIs x days x values), not
 -- by events.  Left to itself the planner sorts whenever its estimates are
--- low, as they are right after an import, before ANALYZE.
-CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
+-- low, as they are right after an import, before ANALYZE; for the same
+-- reason it joined a day's minutes to their deltas in a nested loop (8,000
+-- by 8,000 rows: 7 s a day), so nested loops are off too (the lateral
+-- VALUES of the attributions still get one: nothing else can run it).
+CREATE FUNCTION trail._insights_fold_slice(p_after int8, p_below int8,
+                                           p_from timestamptz, p_to timestamptz)
+RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET enable_sort = off
+SET enable_nestloop = off
 AS $$
 DECLARE
 	oldest timestamptz;
@@ -1190,6 +1197,7 @@ BEGIN
 		       coalesce(e.error_code, 'null') AS error_code
 		  FROM trail.events e
 		 WHERE e.commit_seq > p_after AND e.commit_seq < p_below
+		   AND e.event_time >= p_from AND e.event_time < p_to
 		   AND e.event_category = 'Management'
 		   AND e.event_source IS NOT NULL AND e.event_name IS NOT NULL
 		   AND (NOT coalesce(e.read_only, false) OR e.error_code IS NOT NULL)),
@@ -1236,6 +1244,51 @@ BEGIN
 		ON CONFLICT (event_source, event_name, region, account_id, day, attribute, value) DO UPDATE
 		   SET calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors)
 	SELECT min(d.minute) INTO oldest FROM deltas d;
+	RETURN oldest;
+END
+$$;
+
+-- Fold the management events numbered in (p_after, p_below) into the
+-- rollups; returns the oldest minute touched (NULL: none).  A cycle's range
+-- (the minute or so since the last one) is folded in one pass.  A range of
+-- many events, as after an import of history (one transaction, one number,
+-- millions of events), is folded a day at a time, each slice reading one
+-- day's partition: folded at once, its per-minute groups (APIs x minutes of
+-- every day) outgrew work_mem and went to temporary files (697 MB for 2.8
+-- million events).  The slices lie between consecutive bounds of the day
+-- partitions, so each is one partition or a stretch of the default one, and
+-- together they cover every time.
+CREATE FUNCTION trail._insights_fold(p_after int8, p_below int8) RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	-- a range past this many events may not fold in work_mem at once
+	many    constant int8 := pg_size_bytes(current_setting('work_mem')) / 256;
+	oldest  timestamptz;
+	slice   record;
+BEGIN
+	IF (SELECT count(*) FROM (SELECT FROM trail.events e
+	                           WHERE e.commit_seq > p_after AND e.commit_seq < p_below
+	                           LIMIT many) few) < many THEN
+		RETURN trail._insights_fold_slice(p_after, p_below, '-infinity', 'infinity');
+	END IF;
+	FOR slice IN
+		SELECT lag(b.at, 1, '-infinity') OVER (ORDER BY b.at) AS from_time, b.at AS to_time
+		  FROM (SELECT d.day::timestamp AT TIME ZONE 'UTC' AS at
+		          FROM pg_inherits i
+		          JOIN pg_class c ON c.oid = i.inhrelid
+		         CROSS JOIN LATERAL (VALUES (to_date(right(c.relname, 8), 'YYYYMMDD')),
+		                                    (to_date(right(c.relname, 8), 'YYYYMMDD') + 1)) d(day)
+		         WHERE i.inhparent = 'trail.events'::regclass
+		           AND c.relname ~ '^events_[0-9]{8}$'
+		        UNION
+		        SELECT 'infinity') b
+	LOOP
+		oldest := least(oldest, trail._insights_fold_slice(p_after, p_below,
+		                                                    slice.from_time, slice.to_time));
+	END LOOP;
 	RETURN oldest;
 END
 $$;

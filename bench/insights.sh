@@ -362,7 +362,12 @@ cycle() {
 }
 
 log "the first cycle, as of D - 1 minute: folds every imported event"
+TEMP_STATS="SELECT temp_files || ' ' || temp_bytes FROM pg_stat_database WHERE datname = current_database()"
+read -r temp_files0 temp_bytes0 < <(q "$TEMP_STATS")
 cycle first 0 "$(q "SELECT '$D'::timestamptz - interval '1 minute'")"
+read -r temp_files1 temp_bytes1 < <(q "$TEMP_STATS")
+rec first 0 temp_files $((temp_files1 - temp_files0))
+rec first 0 temp_bytes $((temp_bytes1 - temp_bytes0))
 rec first 0 rollups "$(q "SELECT count(*) FROM trail.insight_rollups")"
 rec first 0 attributions "$(q "SELECT count(*) FROM trail.insight_attributions")"
 rec first 0 baselines "$(q "SELECT count(*) FROM trail.insight_baselines")"
@@ -536,12 +541,13 @@ GB() { awk -v b="$1" 'BEGIN { printf "%.1f GB", b / 1e9 }'; }
 	echo "| | ms |"
 	echo "|---|--:|"
 	echo "| whole cycle (one transaction, commit included) | **$(fmt "$(val first 0 ms)" 0)** |"
-	echo "| in \`trail._insights_fold\` | $(fmt "$(val first 0 fold_ms)" 0) |"
+	echo "| in \`trail._insights_fold\` | $(fmt "$(val first 0 fold_ms)" 0) ($(val first 0 fold_slice_calls) slices) |"
 	echo "| in \`trail._insights_baselines\` | $(fmt "$(val first 0 baselines_ms)" 0) |"
 	echo "| in \`trail._insights_detect\` | $(fmt "$(val first 0 detect_ms)" 0) |"
 	echo
 	echo "Rollups after it: $(fmt "$(val first 0 rollups)" 0) rows of \`trail.insight_rollups\` (API × minute),"
 	echo "$(fmt "$(val first 0 attributions)" 0) of \`trail.insight_attributions\` (API × day × value), $(val first 0 baselines) baselines."
+	echo "Temporary files it wrote (\`pg_stat_database\`): $(val first 0 temp_files) files, $(awk -v b="$(val first 0 temp_bytes)" 'BEGIN { printf "%.1f MB", b / 1e6 }')."
 	echo "Insight events it wrote: $(val first 0 written)."
 	echo
 	echo "## 3. Cycles on day D"

@@ -205,6 +205,10 @@ start_worker(const char *path, bool is_dir, const TrailLogTarget *target,
 		WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
 	{
 		dsm_detach(*seg);
+		ereport(DEBUG1,
+				(errmsg("no background worker could be started to read \"%s\": this backend reads it",
+						path),
+				 errhint("Background workers are limited by max_worker_processes.")));
 		return false;
 	}
 	*mqh = shm_mq_attach(mq, *seg, handle);

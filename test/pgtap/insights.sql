@@ -28,7 +28,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(66);
+SELECT plan(67);
 
 ------------------------------------------------------------------------------
 -- Synthetic history
@@ -203,12 +203,16 @@ SELECT throws_like($$INSERT INTO trail.insight_rollups VALUES ('x', 'y', 'r', 'a
 -- baselines for the window ending at D, and examines the day before.
 ------------------------------------------------------------------------------
 -- It folds ~40,000 events at once, as after an import of history: with
--- 16 MB of work_mem it must not spill them to temporary files (it did when
--- it kept them in a tuplestore and sorted their attributions).
+-- 1 MB of work_mem (room for ~4,000 events' groups) it folds them a day at
+-- a time, one slice per day partition (and slices of the default
+-- partition around and between them), and must not spill to temporary files (it did when it
+-- kept them in a tuplestore and sorted their attributions, and when it
+-- grouped every day's minutes at once).
+SET track_functions = 'pl';
 SELECT pg_stat_force_next_flush();
 CREATE TEMP TABLE temp_files_before AS
 	SELECT temp_files FROM pg_stat_database WHERE datname = current_database();
-SET work_mem = '16MB';
+SET work_mem = '1MB';
 CREATE TEMP TABLE cycle1 AS
 	SELECT * FROM trail.run_insights((SELECT d + interval '16 hours' FROM clock));
 RESET work_mem;
@@ -216,6 +220,11 @@ SELECT pg_stat_force_next_flush();
 SELECT is((SELECT d.temp_files - b.temp_files FROM pg_stat_database d, temp_files_before b
             WHERE d.datname = current_database()), 0::bigint,
           'folding the whole history writes no temporary file');
+SELECT cmp_ok((SELECT calls FROM pg_stat_user_functions WHERE funcname = '_insights_fold_slice'), '>',
+              (SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent = 'trail.events'::regclass AND c.relname ~ '^events_[0-9]{8}$'),
+              'it was folded in slices: one per day partition, and more for the default partition');
+RESET track_functions;
 
 SELECT is((SELECT sum(calls) FROM trail.insight_rollups
             WHERE event_source = 'rds.amazonaws.com' AND event_name = 'DeleteDBSnapshot'),

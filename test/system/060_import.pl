@@ -23,7 +23,9 @@
 #      pg_stat_activity while the import runs (and its memory sampled in
 #      (b) too); terminated, it makes the import fail with nothing left;
 #      the import cancelled, the worker goes as well; a notice it raises
-#      (a symbolic link skipped) reaches the client.
+#      (a symbolic link skipped) reaches the client;
+#  (f) no background worker slot free (max_worker_processes = 1): the
+#      backend reads the files itself, and imports every record.
 #
 # Run by scripts/test.sh (prove, as a non-root user, PostgreSQL::Test::Cluster).
 use strict;
@@ -295,6 +297,21 @@ my ($ret, $stdout, $stderr) = $node->psql('rdr', q{SELECT files FROM trail.impor
 is($stdout, '0', 'a directory holding only a link: no file read');
 like($stderr, qr{NOTICE:  skipping symbolic link "[^"]*/linkdir/l\.json\.gz": the import does not follow links},
 	"the reader's notice reaches the client");
+
+# (f) no worker slot free: the backend reads the files itself
+# (max_worker_processes = 1: the one slot is trail's launcher's)
+$node->append_conf('postgresql.conf', 'max_worker_processes = 1');
+$node->restart;
+is($node->safe_psql('postgres', 'SHOW max_worker_processes'), '1', 'restarted with one worker slot');
+$node->safe_psql('postgres', 'CREATE DATABASE noslot');
+$node->safe_psql('noslot', 'CREATE EXTENSION trail');
+($ret, $stdout, $stderr) = $node->psql('noslot',
+	q{SET client_min_messages = debug1; SELECT files || ' ' || records_imported FROM trail.import_logs('big.json.gz')});
+like($stderr, qr{DEBUG:  no background worker could be started to read "[^"]*/big\.json\.gz": this backend reads it},
+	'no worker could be started for the import');
+is($stdout, "1 $nbig", 'and the backend read the file itself: every record imported');
+is($node->safe_psql('noslot', q{SELECT count(DISTINCT event_id) FROM trail.events WHERE imported_from IS NOT NULL}),
+	$nbig, 'each once');
 
 $node->stop;
 done_testing();
