@@ -50,6 +50,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -347,6 +348,39 @@ wanted_days(MaintenancePass *pass, int *ndays)
 }
 
 /*
+ * Give the new partition relname the statistics targets that its parent
+ * table sets on columns (CREATE TABLE ... LIKE copies none): trail.events
+ * sets none for its free-form JSON columns, which nothing plans by, so that
+ * autovacuum's ANALYZE of a filling day takes a third of the time.
+ */
+static void
+copy_statistics_targets(const char *table, const char *relname)
+{
+	Relation	parent;
+	TupleDesc	desc;
+	StringInfoData sql;
+	int			i;
+
+	parent = table_open(get_relname_relid(table, trail_require_catalog()->namespace_oid),
+						AccessShareLock);
+	desc = RelationGetDescr(parent);
+	initStringInfo(&sql);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped || attr->attstattarget < 0)
+			continue;
+		appendStringInfo(&sql, "%s ALTER COLUMN %s SET STATISTICS %d",
+						 sql.len == 0 ? "" : ",",
+						 quote_identifier(NameStr(attr->attname)), attr->attstattarget);
+	}
+	table_close(parent, AccessShareLock);
+	if (sql.len > 0)
+		run_sql(psprintf("ALTER TABLE trail.%s%s", relname, sql.data), 0, NULL);
+}
+
+/*
  * Create the partition of one day of one table, move its rows out of the
  * default partition and attach it.  Returns the number of rows moved.
  */
@@ -366,6 +400,7 @@ create_partition(const char *table, DateADT day)
 					 " CONSTRAINT %s_bounds CHECK (event_time >= %s AND event_time < %s))",
 					 relname, table, relname, from, to),
 			0, NULL);
+	copy_statistics_targets(table, relname);
 
 	/*
 	 * Every day belongs to the extension, like the partitions its script

@@ -5,7 +5,7 @@
 -- Events created in this transaction are newer than now() (the transaction's
 -- start), so every lookup that must see them passes end_time => 'infinity'.
 BEGIN;
-SELECT plan(88);
+SELECT plan(90);
 
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
@@ -552,6 +552,21 @@ SELECT is(pg_temp.entries_diff(), '{}',
 	'after retention: the entries are those of the events left');
 SELECT is(pg_temp.lookup_mismatches(), '{}',
 	'after retention: a lookup by each key and value lists what a filtered SELECT lists');
+
+-- ANALYZE of a day skips the free-form columns: the parent sets no
+-- statistics for them, and every partition, the days maintenance made
+-- included, has the parent's targets (CREATE TABLE ... LIKE copies none)
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
+            WHERE attrelid = 'trail.events'::regclass AND attnum > 0 AND attstattarget = 0),
+	'{user_identity,request_id,request_parameters,response_elements,additional_event_data,resources,error_message,tls_details,insight_details,unknown_fields}'::text[],
+	'trail.events keeps no statistics of its free-form columns');
+SELECT is((SELECT array_agg(DISTINCT i.inhrelid::regclass::text)
+             FROM pg_inherits i
+             JOIN pg_attribute a ON a.attrelid = i.inhrelid AND a.attnum > 0
+             JOIN pg_attribute p ON p.attrelid = i.inhparent AND p.attname = a.attname
+            WHERE i.inhparent = 'trail.events'::regclass AND a.attstattarget <> p.attstattarget),
+	NULL,
+	'every partition of it, those maintenance made included, has the same targets');
 
 SELECT * FROM finish();
 ROLLBACK;
