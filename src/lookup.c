@@ -6,10 +6,11 @@
  * LookupEvents' keyed attributes (EventName, Username, EventSource,
  * AccessKeyId, ResourceType, ResourceName) are kept as entries (key, value,
  * event_time, event_id) in trail.event_resources, one table for all days,
- * whose primary key is in newest-first keyset order for each value.  A page
- * walks that btree backwards from its keyset position and fetches each event
- * from the one daily partition its time names, through that partition's
- * unique (event_id, event_time) index.
+ * whose index on (hash of key and value, event_time, event_id) is in
+ * newest-first keyset order for each value.  A page walks that btree
+ * backwards from its keyset position, skips the entries of any other value
+ * of the same hash, and fetches each event from the one daily partition its
+ * time names, through that partition's unique (event_id, event_time) index.
  *
  * Why C and not a join: any query that joins the entries to trail.events
  * must be planned over every partition that the entries might point to,
@@ -53,6 +54,7 @@
 #include "catalog.h"
 #include "event.h"
 #include "partition.h"
+#include "store.h"
 
 PG_FUNCTION_INFO_V1(trail_lookup_entries);
 PG_FUNCTION_INFO_V1(trail_sql_event_id_day);
@@ -63,6 +65,10 @@ PG_FUNCTION_INFO_V1(trail_sql_event_id_names_day);
 #define ENTRY_VALUE		2
 #define ENTRY_TIME		3
 #define ENTRY_ID		4
+
+/* the columns of its index event_resources_lookup_idx */
+#define INDEX_HASH		1
+#define INDEX_TIME		2
 
 /* The day partition being read, kept open while entries point into it */
 typedef struct DayPartition
@@ -198,6 +204,19 @@ put_event(DayPartition *day, ReturnSetInfo *rsinfo)
 }
 
 /*
+ * Is a stored text byte for byte the one given?  (The equality of the
+ * database's deterministic collations.)
+ */
+static bool
+text_equals(Datum stored, text *given)
+{
+	text	   *t = DatumGetTextPP(stored);
+
+	return VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(given) &&
+		memcmp(VARDATA_ANY(t), VARDATA_ANY(given), VARSIZE_ANY_EXHDR(given)) == 0;
+}
+
+/*
  * trail._lookup_entries(key, value, start, category, limit, after_time,
  * after_id): the events of category with that attribute value, at or after
  * start and before the keyset position (after_time, after_id), newest first,
@@ -219,8 +238,8 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	Oid			entries_relid = trail_relid("event_resources");
 	Oid			id_index = trail_relid("events_event_id_idx");
 	Relation	entries;
-	Relation	pkey;
-	ScanKeyData keys[4];
+	Relation	entries_index;
+	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	DayPartition day = {InvalidOid};
@@ -233,25 +252,23 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 
 	entries = table_open(entries_relid, AccessShareLock);
-	pkey = index_open(RelationGetPrimaryKeyIndex(entries), AccessShareLock);
+	entries_index = index_open(trail_relid("event_resources_lookup_idx"), AccessShareLock);
 
 	/*
-	 * (key, value, event_time >= start, event_time <= after_time), walked
+	 * (hash, event_time >= start, event_time <= after_time), walked
 	 * backwards: the upper bound on time positions the scan at the page's
-	 * start; the few entries at after_time itself are sorted out by id below.
-	 * The text keys compare under the index's collation, as its order needs.
+	 * start; the few entries at after_time itself are sorted out by id below,
+	 * and those of another value with the same hash by their texts.
 	 */
-	ScanKeyEntryInitialize(&keys[0], 0, ENTRY_KEY, BTEqualStrategyNumber, InvalidOid,
-						   pkey->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(key));
-	ScanKeyEntryInitialize(&keys[1], 0, ENTRY_VALUE, BTEqualStrategyNumber, InvalidOid,
-						   pkey->rd_indcollation[1], F_TEXTEQ, PointerGetDatum(value));
-	ScanKeyInit(&keys[2], ENTRY_TIME, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
+	ScanKeyInit(&keys[0], INDEX_HASH, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(trail_lookup_hash(key, value)));
+	ScanKeyInit(&keys[1], INDEX_TIME, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
 				TimestampTzGetDatum(start));
-	ScanKeyInit(&keys[3], ENTRY_TIME, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+	ScanKeyInit(&keys[2], INDEX_TIME, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 				TimestampTzGetDatum(after_time));
 
 	slot = table_slot_create(entries, NULL);
-	scan = index_beginscan(entries, pkey, GetActiveSnapshot(), lengthof(keys), 0);
+	scan = index_beginscan(entries, entries_index, GetActiveSnapshot(), lengthof(keys), 0);
 	index_rescan(scan, keys, lengthof(keys), NULL, 0);
 	i = 0;
 	while (i < limit && index_getnext_slot(scan, BackwardScanDirection, slot))
@@ -265,6 +282,9 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 		if (t == after_time &&
 			DatumGetInt32(DirectFunctionCall2(uuid_cmp, id, after_id)) >= 0)
 			continue;
+		if (!text_equals(slot_getattr(slot, ENTRY_KEY, &isnull), key) ||
+			!text_equals(slot_getattr(slot, ENTRY_VALUE, &isnull), value))
+			continue;
 		if (!open_day(&day, t, id_index, rsinfo->setDesc) ||
 			!fetch_event(&day, t, id, category))
 			continue;
@@ -274,7 +294,7 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	close_day(&day);
-	index_close(pkey, NoLock);
+	index_close(entries_index, NoLock);
 	table_close(entries, NoLock);
 	return (Datum) 0;
 }

@@ -388,7 +388,7 @@ insert_record(const char *record)
 						   "   WHERE NOT trail._event_id_names_day(ev.event_id, ev.event_time)"
 						   "   UNION ALL SELECT r.k, r.v FROM pg_catalog.jsonb_array_elements(coalesce(ev.resources, '[]')) e,"
 						   "   LATERAL (VALUES ('ResourceType', e->>'type'), ('ResourceName', e->>'name')) r(k, v)) x(k, v)"
-						   "  WHERE x.v IS NOT NULL AND ev.event_category <> 'Data' ON CONFLICT DO NOTHING)"
+						   "  WHERE x.v IS NOT NULL AND ev.event_category <> 'Data')"
 						   " SELECT event_category, event_source, event_name, stored FROM ev",
 						   2, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)

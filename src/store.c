@@ -21,6 +21,8 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -38,6 +40,8 @@
 #include "selectors.h"
 #include "store.h"
 #include "trail.h"
+
+PG_FUNCTION_INFO_V1(trail_sql_lookup_hash);
 
 /* trail.events' columns, in the order of trail_event_datums() */
 const char *const trail_event_columns[TRAIL_EVENT_NCOLUMNS] = {
@@ -172,7 +176,7 @@ void
 trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table)
 {
 	static const char *const columns[lengthof(table->attnums)] = {
-		"lookup_key", "lookup_value", "event_time", "event_id"
+		"lookup_key", "lookup_value", "event_time", "event_id", "lookup_hash"
 	};
 	Relation	rel;
 	int			c;
@@ -184,8 +188,8 @@ trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table)
 	table->desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
 	if (table->desc->natts != lengthof(columns))
-		elog(ERROR, "trail: trail.event_resources must have the columns %s, %s, %s and %s",
-			 columns[0], columns[1], columns[2], columns[3]);
+		elog(ERROR, "trail: trail.event_resources must have the columns %s, %s, %s, %s and %s",
+			 columns[0], columns[1], columns[2], columns[3], columns[4]);
 	for (c = 0; c < lengthof(columns); c++)
 	{
 		table->attnums[c] = get_attnum(table->relid, columns[c]);
@@ -196,7 +200,34 @@ trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table)
 }
 
 /*
- * One LookupEvents entry as a row of trail.event_resources.
+ * The hash of a LookupEvents entry's key and value: the value's bytes hashed
+ * with the key's hash as seed, with the function hash partitioning uses for
+ * text (hash_bytes_extended), whose results PostgreSQL keeps stable across
+ * versions, since stored rows depend on them.
+ */
+int64
+trail_lookup_hash(text *key, text *value)
+{
+	uint64		seed = hash_bytes_extended((const unsigned char *) VARDATA_ANY(key),
+										   VARSIZE_ANY_EXHDR(key), 0);
+
+	return (int64) hash_bytes_extended((const unsigned char *) VARDATA_ANY(value),
+									   VARSIZE_ANY_EXHDR(value), seed);
+}
+
+/*
+ * trail._lookup_hash(key, value): trail_lookup_hash in SQL, the expression
+ * of trail.event_resources.lookup_hash (which rows written in SQL compute).
+ */
+Datum
+trail_sql_lookup_hash(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(trail_lookup_hash(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1)));
+}
+
+/*
+ * One LookupEvents entry as a row of trail.event_resources; its hash column
+ * is filled here, as the column's expression would fill it.
  */
 HeapTuple
 trail_lookup_tuple(const TrailLookupTable *table, Datum key, Datum value,
@@ -209,6 +240,8 @@ trail_lookup_tuple(const TrailLookupTable *table, Datum key, Datum value,
 	values[table->attnums[1] - 1] = value;
 	values[table->attnums[2] - 1] = event_time;
 	values[table->attnums[3] - 1] = event_id;
+	values[table->attnums[4] - 1] =
+		Int64GetDatum(trail_lookup_hash(DatumGetTextPP(key), DatumGetTextPP(value)));
 	return heap_form_tuple(table->desc, values, nulls);
 }
 

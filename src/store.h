@@ -43,10 +43,14 @@ typedef struct TrailLookupTable
 {
 	Oid			relid;
 	TupleDesc	desc;			/* a copy, in the caller's memory context */
-	AttrNumber	attnums[4];		/* lookup_key, lookup_value, event_time, event_id */
+	AttrNumber	attnums[5];		/* lookup_key, lookup_value, event_time,
+								 * event_id, lookup_hash */
 } TrailLookupTable;
 
 extern void trail_lookup_table(const TrailCatalog *cat, TrailLookupTable *table);
+
+/* The hash of (key, value) that leads the table's primary key */
+extern int64 trail_lookup_hash(text *key, text *value);
 
 /* One entry as a tuple of that table */
 extern HeapTuple trail_lookup_tuple(const TrailLookupTable *table, Datum key,
