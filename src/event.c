@@ -81,44 +81,46 @@ trail_uuid_v7(pg_uuid_t *out, TimestampTz at)
 }
 
 /*
- * The UTC day (days since 1970-01-01) of the time a UUIDv7 carries in its
- * first 48 bits; false for an id of another layout (AWS's are random).
+ * The span of event times in which LookupEvents looks for the event of an id
+ * made by trail_uuid_v7 (_lookup_rows): from TRAIL_EVENT_ID_SPAN before the
+ * millisecond the id carries in its first 48 bits to the end of that
+ * millisecond (*first <= event_time < *end).  An id is never older than
+ * its event, and as old but when one backend made more than 4,096 ids in a
+ * millisecond or the clock stepped back.  False for an id of another layout
+ * (AWS's are random).
  */
 bool
-trail_uuid_v7_day(const pg_uuid_t *id, int64 *unix_day)
+trail_event_id_span(const pg_uuid_t *id, TimestampTz *first, TimestampTz *end)
 {
 	int64		ms = 0;
+	TimestampTz id_time;
 	int			i;
 
 	if ((id->data[6] & 0xF0) != 0x70)
 		return false;
 	for (i = 0; i < 6; i++)
 		ms = (ms << 8) | id->data[i];
-	*unix_day = ms / ((int64) SECS_PER_DAY * 1000);
+	id_time = ms * 1000 -
+		(TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	*first = id_time - TRAIL_EVENT_ID_SPAN;
+	*end = id_time + 1000;
 	return true;
 }
 
 /*
- * Whether an event's id names the day LookupEvents looks for the event in:
- * the UTC day of the id's time or the day before (_lookup_rows).  An id made
- * by trail_uuid_v7 from the event's time names that day, or the next when
- * the backend's previous id was made just after midnight; not so after the
- * clock stepped back by more than a day (ids never go back), nor for an id
- * of another layout.  Such events need an EventId entry in
- * trail.event_resources.
+ * Whether LookupEvents finds an event by the span of times its id names
+ * (trail_event_id_span).  Not so for an id made after the clock stepped back
+ * by more than the span, nor for an id of another layout: such events need
+ * an EventId entry in trail.event_resources.
  */
 bool
-trail_event_id_names_day(const pg_uuid_t *id, TimestampTz event_time)
+trail_event_id_names_time(const pg_uuid_t *id, TimestampTz event_time)
 {
-	int64		id_day;
-	int64		event_day;
+	TimestampTz first;
+	TimestampTz end;
 
-	if (!trail_uuid_v7_day(id, &id_day))
-		return false;
-	/* days since 2000-01-01, rounded down, then since 1970-01-01 */
-	event_day = event_time / USECS_PER_DAY - (event_time % USECS_PER_DAY < 0 ? 1 : 0) +
-		(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE);
-	return id_day - event_day == 0 || id_day - event_day == 1;
+	return trail_event_id_span(id, &first, &end) &&
+		event_time >= first && event_time < end;
 }
 
 void

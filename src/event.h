@@ -60,11 +60,18 @@ extern void trail_event_init(TrailEvent *ev, const char *category,
 /* A time-ordered UUID (version 7 layout), strictly increasing per backend. */
 extern void trail_uuid_v7(pg_uuid_t *out, TimestampTz at);
 
-/* The UTC day (since 1970) a UUIDv7 names; false for another layout */
-extern bool trail_uuid_v7_day(const pg_uuid_t *id, int64 *unix_day);
+/*
+ * How much older than its id (UUIDv7) an event may be and still be found by
+ * the time its id names; older ones get an EventId entry.
+ */
+#define TRAIL_EVENT_ID_SPAN (60 * USECS_PER_SEC)
 
-/* Whether LookupEvents finds an event by the day its id names */
-extern bool trail_event_id_names_day(const pg_uuid_t *id, TimestampTz event_time);
+/* The event times an id made by trail names; false for another layout */
+extern bool trail_event_id_span(const pg_uuid_t *id, TimestampTz *first,
+								TimestampTz *end);
+
+/* Whether LookupEvents finds an event by the times its id names */
+extern bool trail_event_id_names_time(const pg_uuid_t *id, TimestampTz event_time);
 
 /* A string member of a JSON object, palloc'd, or NULL */
 extern char *trail_json_member_string(JsonbContainer *obj, const char *key);

@@ -10,7 +10,7 @@
  * newest-first keyset order for each value.  A page walks that btree
  * backwards from its keyset position, skips the entries of any other value
  * of the same hash, and fetches each event from the one daily partition its
- * time names, through that partition's unique (event_id, event_time) index.
+ * time names, through that partition's unique (event_time, event_id) index.
  *
  * Why C and not a join: any query that joins the entries to trail.events
  * must be planned over every partition that the entries might point to,
@@ -43,7 +43,6 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/date.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -57,8 +56,8 @@
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(trail_lookup_entries);
-PG_FUNCTION_INFO_V1(trail_sql_event_id_day);
-PG_FUNCTION_INFO_V1(trail_sql_event_id_names_day);
+PG_FUNCTION_INFO_V1(trail_sql_event_id_span);
+PG_FUNCTION_INFO_V1(trail_sql_event_id_names_time);
 
 /* trail.event_resources' columns (attribute numbers) */
 #define ENTRY_KEY		1
@@ -75,7 +74,7 @@ typedef struct DayPartition
 {
 	Oid			relid;			/* InvalidOid: none open */
 	Relation	rel;
-	Relation	index;			/* its part of events_event_id_idx */
+	Relation	index;			/* its part of events_time_idx */
 	TupleTableSlot *slot;
 	TupleConversionMap *map;	/* partition row -> trail.events row, or NULL */
 	AttrNumber	category_attno; /* event_category in the partition */
@@ -129,7 +128,7 @@ close_day(DayPartition *day)
  * caller's snapshot saw its entries, so there is no event to show.
  */
 static bool
-open_day(DayPartition *day, TimestampTz t, Oid id_index, TupleDesc result_desc)
+open_day(DayPartition *day, TimestampTz t, Oid key_index, TupleDesc result_desc)
 {
 	Oid			relid = trail_partition_for("events", t);
 	Oid			indexid;
@@ -141,9 +140,9 @@ open_day(DayPartition *day, TimestampTz t, Oid id_index, TupleDesc result_desc)
 	day->rel = try_table_open(relid, AccessShareLock);
 	if (day->rel == NULL)
 		return false;
-	indexid = index_get_partition(day->rel, id_index);
+	indexid = index_get_partition(day->rel, key_index);
 	if (!OidIsValid(indexid))
-		elog(ERROR, "trail: partition %s has no part of index events_event_id_idx",
+		elog(ERROR, "trail: partition %s has no part of index events_time_idx",
 			 RelationGetRelationName(day->rel));
 	day->index = index_open(indexid, AccessShareLock);
 	day->slot = table_slot_create(day->rel, NULL);
@@ -165,10 +164,10 @@ fetch_event(DayPartition *day, TimestampTz t, Datum id, text *category)
 	IndexScanDesc scan;
 	bool		found;
 
-	/* the index is (event_id, event_time) */
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, id);
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TIMESTAMPTZ_EQ,
+	/* the index is (event_time, event_id) */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TIMESTAMPTZ_EQ,
 				TimestampTzGetDatum(t));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_UUID_EQ, id);
 	scan = index_beginscan(day->rel, day->index, GetActiveSnapshot(), 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, day->slot);
@@ -236,7 +235,7 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	Datum		after_id = PG_GETARG_DATUM(6);
 	const TrailCatalog *cat = trail_require_catalog();
 	Oid			entries_relid = trail_relid("event_resources");
-	Oid			id_index = trail_relid("events_event_id_idx");
+	Oid			key_index = trail_relid("events_time_idx");
 	Relation	entries;
 	Relation	entries_index;
 	ScanKeyData keys[3];
@@ -285,7 +284,7 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 		if (!text_equals(slot_getattr(slot, ENTRY_KEY, &isnull), key) ||
 			!text_equals(slot_getattr(slot, ENTRY_VALUE, &isnull), value))
 			continue;
-		if (!open_day(&day, t, id_index, rsinfo->setDesc) ||
+		if (!open_day(&day, t, key_index, rsinfo->setDesc) ||
 			!fetch_event(&day, t, id, category))
 			continue;
 		put_event(&day, rsinfo);
@@ -300,27 +299,39 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 }
 
 /*
- * trail._event_id_day(event_id): the UTC day an event id made by trail
- * names (trail_uuid_v7_day), where lookup by EventId reads; NULL for an id
- * of another layout.
+ * trail._event_id_span(event_id, OUT first_time, OUT end_time): the times
+ * an event id made by trail names (trail_event_id_span), where lookup by
+ * EventId reads when the event has no entry; NULLs for an id of another
+ * layout.
  */
 Datum
-trail_sql_event_id_day(PG_FUNCTION_ARGS)
+trail_sql_event_id_span(PG_FUNCTION_ARGS)
 {
-	int64		unix_day;
+	TupleDesc	desc;
+	TimestampTz first;
+	TimestampTz end;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
 
-	if (!trail_uuid_v7_day(PG_GETARG_UUID_P(0), &unix_day))
-		PG_RETURN_NULL();
-	PG_RETURN_DATEADT((DateADT) (unix_day - (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "trail: _event_id_span must return a record");
+	if (trail_event_id_span(PG_GETARG_UUID_P(0), &first, &end))
+	{
+		values[0] = TimestampTzGetDatum(first);
+		values[1] = TimestampTzGetDatum(end);
+	}
+	else
+		nulls[0] = nulls[1] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*
- * trail._event_id_names_day(event_id, event_time): trail_event_id_names_day
+ * trail._event_id_names_time(event_id, event_time): trail_event_id_names_time
  * for the spool's drain, which writes its events' entries in SQL (spool.c).
  */
 Datum
-trail_sql_event_id_names_day(PG_FUNCTION_ARGS)
+trail_sql_event_id_names_time(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(trail_event_id_names_day(PG_GETARG_UUID_P(0),
-											PG_GETARG_TIMESTAMPTZ(1)));
+	PG_RETURN_BOOL(trail_event_id_names_time(PG_GETARG_UUID_P(0),
+											 PG_GETARG_TIMESTAMPTZ(1)));
 }

@@ -270,13 +270,13 @@ write_lookups(const TrailCatalog *cat, const TrailEvent *ev)
 	add_lookup(&keys, &values, "AccessKeyId", ev->access_key_id);
 
 	/*
-	 * An event's id tells the day of its partition (UUIDv7, made from its
-	 * time: lookup by EventId reads that day), except an insight's, whose
+	 * An event's id tells its time (UUIDv7, made from it: lookup by EventId
+	 * reads the minute before the id's time), except an insight's, whose
 	 * time is the minute it describes, and one made after the clock stepped
 	 * back.
 	 */
 	if (strcmp(ev->event_category, "Insight") == 0 ||
-		!trail_event_id_names_day(&ev->event_id, ev->event_time))
+		!trail_event_id_names_time(&ev->event_id, ev->event_time))
 	{
 		char	   *id = palloc(TRAIL_UUID_STRLEN);
 

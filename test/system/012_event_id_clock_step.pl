@@ -2,12 +2,13 @@
 # clock stepped back by more than a day.
 #
 # trail's event ids are UUIDv7 made from the event's time, and never go back
-# in time within a backend; a lookup by EventId reads the day the id names
-# and the day before.  When the clock steps back by more than a day, a
-# backend's next ids are newer than their events by that much, so those
-# events need an EventId entry in trail.event_resources, both when stored in
-# the statement (a management command) and when drained from the spool (a
-# failed one).
+# in time within a backend; a lookup by EventId reads the minute before the
+# time the id names, by the unique (event_time, event_id) index.  When the
+# clock steps back by more than a minute, a backend's next ids are newer
+# than their events by that much, so those events need an EventId entry in
+# trail.event_resources, both when stored in the statement (a management
+# command) and when drained from the spool (a failed one).  A smaller step
+# needs none.
 #
 # The server runs under libfaketime (Debian's libfaketime, installed by
 # make test), its offset read from a file at every clock call, so that one
@@ -110,6 +111,47 @@ my ($failed_id, $failed_day, $failed_id_day) =
 cmp_ok($failed_id_day - $failed_day, '>=', 2, 'the failed statement\'s id is two days newer than its event');
 is(found_by_id($failed_id), $failed_id, 'EventId finds the failed statement drained from the spool');
 is(id_entries($failed_id), 1, '... by its EventId entry');
+
+# Steps of less and more than a minute, in a session of their own: its ids
+# stay at the time of its first statement, its events' times go back.
+($rc, $out, $err) = $node->psql(
+	'postgres', qq{
+CREATE TABLE step_none ();
+\\! echo -30 > $offset_file
+CREATE TABLE step_30s ();
+\\! echo -90 > $offset_file
+CREATE TABLE step_90s ();
+\\! echo +0d > $offset_file
+}, on_error_stop => 1);
+is($rc, 0, 'the session with steps of 30 and 90 seconds ran') or diag($err);
+
+# How much newer than its event an id is, in seconds (its time read here from
+# the id's first 48 bits, not by trail).
+sub id_lead
+{
+	my ($id) = @_;
+	return $node->safe_psql(
+		'postgres', qq{
+SELECT round((('x' || lpad(substr(replace(event_id::text, '-', ''), 1, 12), 16, '0'))::bit(64)::bigint / 1000.0
+              - extract(epoch FROM event_time))::numeric)
+  FROM trail.events WHERE event_id = '$id'});
+}
+my %step;
+for my $name (qw(step_none step_30s step_90s))
+{
+	($step{$name}) = split /\|/,
+	  event_of(qq{request_parameters->>'statement' LIKE 'CREATE TABLE $name%'});
+}
+is(id_lead($step{step_none}), 0, 'without a step, the id carries its event\'s time');
+cmp_ok(id_lead($step{step_30s}), '>=', 29, 'after a 30 s step, the id is ~30 s newer than its event');
+cmp_ok(id_lead($step{step_90s}), '>=', 89, 'after a 90 s step, the id is ~90 s newer than its event');
+for my $name (qw(step_none step_30s step_90s))
+{
+	is(found_by_id($step{$name}), $step{$name}, "EventId finds the event of $name");
+}
+is(id_entries($step{step_none}) + id_entries($step{step_30s}), 0,
+	'... with no EventId entry within the minute its id names');
+is(id_entries($step{step_90s}), 1, '... and by its entry beyond it');
 
 $node->stop;
 done_testing();
