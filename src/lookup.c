@@ -6,11 +6,13 @@
  * LookupEvents' keyed attributes (EventName, Username, EventSource,
  * AccessKeyId, ResourceType, ResourceName) are kept as entries (key, value,
  * event_time, event_id) in trail.event_resources, one table for all days,
- * whose index on (hash of key and value, event_time, event_id) is in
- * newest-first keyset order for each value.  A page walks that btree
- * backwards from its keyset position, skips the entries of any other value
- * of the same hash, and fetches each event from the one daily partition its
- * time names, through that partition's unique (event_time, event_id) index.
+ * whose index on (hash of key and value, event_time) is in newest-first
+ * order for each value.  A page walks that btree backwards from its keyset
+ * position, skips the entries of any other value of the same hash, puts the
+ * entries of one time in the keyset order of their ids (the index leaves
+ * the id out, see trail--1.0.sql), and fetches each event from the one
+ * daily partition its time names, through that partition's unique
+ * (event_time, event_id) index.
  *
  * Why C and not a join: any query that joins the entries to trail.events
  * must be planned over every partition that the entries might point to,
@@ -73,8 +75,9 @@ PG_FUNCTION_INFO_V1(trail_sql_event_id_names_time);
 typedef struct DayPartition
 {
 	Oid			relid;			/* InvalidOid: none open */
+	Oid			key_index;		/* events_time_idx, of trail.events */
 	Relation	rel;
-	Relation	index;			/* its part of events_time_idx */
+	Relation	index;			/* its part of key_index */
 	TupleTableSlot *slot;
 	TupleConversionMap *map;	/* partition row -> trail.events row, or NULL */
 	AttrNumber	category_attno; /* event_category in the partition */
@@ -128,7 +131,7 @@ close_day(DayPartition *day)
  * caller's snapshot saw its entries, so there is no event to show.
  */
 static bool
-open_day(DayPartition *day, TimestampTz t, Oid key_index, TupleDesc result_desc)
+open_day(DayPartition *day, TimestampTz t, TupleDesc result_desc)
 {
 	Oid			relid = trail_partition_for("events", t);
 	Oid			indexid;
@@ -140,7 +143,7 @@ open_day(DayPartition *day, TimestampTz t, Oid key_index, TupleDesc result_desc)
 	day->rel = try_table_open(relid, AccessShareLock);
 	if (day->rel == NULL)
 		return false;
-	indexid = index_get_partition(day->rel, key_index);
+	indexid = index_get_partition(day->rel, day->key_index);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "trail: partition %s has no part of index events_time_idx",
 			 RelationGetRelationName(day->rel));
@@ -215,6 +218,50 @@ text_equals(Datum stored, text *given)
 		memcmp(VARDATA_ANY(t), VARDATA_ANY(given), VARSIZE_ANY_EXHDR(given)) == 0;
 }
 
+/* The entries of one time, gathered before their events are fetched */
+typedef struct TimeGroup
+{
+	TimestampTz time;
+	pg_uuid_t  *ids;
+	int			n;
+	int			size;
+} TimeGroup;
+
+/*
+ * qsort comparator: event ids in descending order (uuid_cmp's order,
+ * reversed).
+ */
+static int
+id_desc_cmp(const void *a, const void *b)
+{
+	return memcmp(b, a, UUID_LEN);
+}
+
+/*
+ * Add the events of a time's entries to the result, their ids in keyset
+ * order (descending), at most max of them; how many were added.  The index
+ * holds a time's entries in the order they were written, not by id.
+ */
+static int
+put_group(TimeGroup *group, DayPartition *day, text *category, int max,
+		  ReturnSetInfo *rsinfo)
+{
+	int			added = 0;
+	int			j;
+
+	qsort(group->ids, group->n, sizeof(pg_uuid_t), id_desc_cmp);
+	for (j = 0; j < group->n && added < max; j++)
+	{
+		if (!open_day(day, group->time, rsinfo->setDesc) ||
+			!fetch_event(day, group->time, UUIDPGetDatum(&group->ids[j]), category))
+			continue;
+		put_event(day, rsinfo);
+		added++;
+	}
+	group->n = 0;
+	return added;
+}
+
 /*
  * trail._lookup_entries(key, value, start, category, limit, after_time,
  * after_id): the events of category with that attribute value, at or after
@@ -235,13 +282,13 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	Datum		after_id = PG_GETARG_DATUM(6);
 	const TrailCatalog *cat = trail_require_catalog();
 	Oid			entries_relid = trail_relid("event_resources");
-	Oid			key_index = trail_relid("events_time_idx");
 	Relation	entries;
 	Relation	entries_index;
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	DayPartition day = {InvalidOid};
+	DayPartition day = {InvalidOid, trail_relid("events_time_idx")};
+	TimeGroup	group;
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -270,13 +317,30 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 	scan = index_beginscan(entries, entries_index, GetActiveSnapshot(), lengthof(keys), 0);
 	index_rescan(scan, keys, lengthof(keys), NULL, 0);
 	i = 0;
-	while (i < limit && index_getnext_slot(scan, BackwardScanDirection, slot))
+	group.size = 16;
+	group.ids = palloc(sizeof(pg_uuid_t) * group.size);
+	group.n = 0;
+	for (;;)
 	{
+		bool		more = index_getnext_slot(scan, BackwardScanDirection, slot);
 		bool		isnull;
-		TimestampTz t = DatumGetTimestampTz(slot_getattr(slot, ENTRY_TIME, &isnull));
-		Datum		id = slot_getattr(slot, ENTRY_ID, &isnull);
+		TimestampTz t = 0;
+		Datum		id;
+
+		if (more)
+			t = DatumGetTimestampTz(slot_getattr(slot, ENTRY_TIME, &isnull));
+		/* a time's entries are all read: their events, in order of id */
+		if (group.n > 0 && (!more || t != group.time))
+		{
+			i += put_group(&group, &day, category, limit - i, rsinfo);
+			if (i >= limit)
+				break;
+		}
+		if (!more)
+			break;
 
 		CHECK_FOR_INTERRUPTS();
+		id = slot_getattr(slot, ENTRY_ID, &isnull);
 		/* the keyset position is exclusive: (t, id) < (after_time, after_id) */
 		if (t == after_time &&
 			DatumGetInt32(DirectFunctionCall2(uuid_cmp, id, after_id)) >= 0)
@@ -284,13 +348,16 @@ trail_lookup_entries(PG_FUNCTION_ARGS)
 		if (!text_equals(slot_getattr(slot, ENTRY_KEY, &isnull), key) ||
 			!text_equals(slot_getattr(slot, ENTRY_VALUE, &isnull), value))
 			continue;
-		if (!open_day(&day, t, key_index, rsinfo->setDesc) ||
-			!fetch_event(&day, t, id, category))
-			continue;
-		put_event(&day, rsinfo);
-		i++;
+		if (group.n == group.size)
+		{
+			group.size *= 2;
+			group.ids = repalloc_huge(group.ids, sizeof(pg_uuid_t) * group.size);
+		}
+		group.time = t;
+		group.ids[group.n++] = *DatumGetUUIDP(id);
 	}
 	index_endscan(scan);
+	pfree(group.ids);
 	ExecDropSingleTupleTableSlot(slot);
 	close_day(&day);
 	index_close(entries_index, NoLock);

@@ -24,7 +24,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS trail;
 RESET client_min_messages;
 
-SELECT plan(83);
+SELECT plan(85);
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -593,6 +593,49 @@ SELECT throws_ok($$DELETE FROM trail.events WHERE imported_from IS NOT NULL$$, '
 	'imported events cannot be deleted');
 SELECT throws_ok($$UPDATE trail.events SET unknown_fields = '{}' WHERE imported_from IS NOT NULL$$, '42501', NULL,
 	'nor changed');
+
+------------------------------------------------------------------------------
+-- LookupEvents pages through records of one second: CloudTrail times are
+-- whole seconds, and the lookup index holds the entries of one value and
+-- time in the order they were written, not by id
+------------------------------------------------------------------------------
+-- 25 records in one second and 10 in the second before, their ids random
+-- and the records shuffled in the file
+CREATE TEMP TABLE same_second AS
+SELECT gen_random_uuid()::text AS id, CASE WHEN n <= 25 THEN 0 ELSE 1 END AS back
+  FROM generate_series(1, 35) n;
+SELECT pg_temp.write('second/s.json',
+	pg_temp.log(ARRAY(SELECT pg_temp.aws(id, pg_temp.ago(3, back), 'SameSecondCall')
+	                    FROM same_second ORDER BY random())));
+SELECT is(pg_temp.import(pg_temp.dir() || '/second/s.json'), '1 35 0 0',
+	'35 records of two seconds imported');
+-- the ids of all pages of 4, in order
+CREATE FUNCTION pg_temp.pages_of_4(k text, v text) RETURNS uuid[] LANGUAGE plpgsql AS $$
+DECLARE
+	ids uuid[] := '{}';
+	tok text;
+	next_tok text;
+	r record;
+BEGIN
+	FOR page IN 1..100 LOOP
+		next_tok := NULL;
+		FOR r IN SELECT * FROM trail.lookup_events(k, v, now() - interval '10 days',
+		                                            max_results => 4, next_token => tok) LOOP
+			ids := ids || r.event_id;
+			next_tok := r.next_token;
+		END LOOP;
+		IF next_tok IS NULL THEN
+			RETURN ids;
+		END IF;
+		tok := next_tok;
+	END LOOP;
+	RAISE EXCEPTION 'more than 100 pages';
+END
+$$;
+SELECT is(pg_temp.pages_of_4('EventName', 'SameSecondCall'),
+	ARRAY(SELECT e.event_id FROM trail.events e WHERE e.event_name = 'SameSecondCall'
+	       ORDER BY e.event_time DESC, e.event_id DESC),
+	'pages of 4 list each of them once, newest second first, by id within a second');
 
 ------------------------------------------------------------------------------
 -- Cleanup
